@@ -1,0 +1,59 @@
+"""Time-based cursor helpers shared by connectors and flows.
+
+Rules (DESIGN.md, from the anchors): remember the run's start (the *signpost*); the saved
+cursor is never later than it; it is the max modified time seen minus a look-back overlap.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+DEFAULT_OVERLAP = timedelta(minutes=2)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Parse an ISO 8601 time leniently; a naive value is taken as UTC."""
+    if not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    # .NET "O" format has 7 fractional digits; Python takes at most 6.
+    if "." in text:
+        head, _, rest = text.partition(".")
+        digits = ""
+        tail = ""
+        for i, ch in enumerate(rest):
+            if not ch.isdigit():
+                tail = rest[i:]
+                break
+            digits += ch
+        text = f"{head}.{digits[:6].ljust(6, '0')}{tail}" if digits else head + tail
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def format_time(value: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, second precision kept to microseconds."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def next_cursor(
+    max_seen: datetime | None,
+    signpost: datetime,
+    previous: datetime | None,
+    overlap: timedelta = DEFAULT_OVERLAP,
+) -> datetime | None:
+    """The cursor to save after a complete window.
+
+    ``min(max_seen, signpost) - overlap``, but never earlier than ``previous`` (no going
+    backwards forever on a quiet store) and None when nothing was ever seen.
+    """
+    if max_seen is None:
+        return previous
+    candidate = min(max_seen, signpost) - overlap
+    if previous is not None and candidate < previous:
+        return previous
+    return candidate

@@ -62,7 +62,7 @@ class StoreConnector(abc.ABC):
         self.settings = settings
         self.http = http
 
-    async def check(self) -> None:
+    async def check(self) -> None:  # noqa: B027 - optional hook, default does nothing
         """Verify credentials and permissions; raise ``ConfigError`` with a clear hint."""
 
     def changed_products(self, cursor: str | None) -> AsyncIterator[Page[Product]]:
@@ -88,7 +88,7 @@ class StoreConnector(abc.ABC):
         """Verify the store's signature and say what changed; raise ``ValueError`` if bad."""
         raise NotImplementedError(f"{self.name} does not take webhooks")
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release anything the connector holds (the http client is closed by the engine)."""
 
 

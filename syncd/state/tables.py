@@ -33,6 +33,7 @@ class ProductLink(SQLModel, table=True):
     sku: str | None = Field(default=None, index=True)
     content_hash: str | None = None         # hash of the record last written to myOGO
     myogo_id: str | None = None
+    payload: str | None = None              # JSON last written to myOGO (re-pushed on myOGO edits)
     status: str = "pending"                 # pending | synced | failed
     error: str | None = None
     updated_at: datetime = Field(default_factory=_now)
@@ -52,6 +53,8 @@ class OrderLink(SQLModel, table=True):
     myogo_id: str | None = None
     status: str = "sending"
     content_hash: str | None = None
+    payload: str | None = None              # JSON of the myOGO order, so an intent can be finished
+                                            # even when the store no longer lists the order
     tracking_number: str | None = None      # comma-separated set, as myOGO gives it
     attempts: int = 0
     error: str | None = None

@@ -1,0 +1,356 @@
+"""The ``ogo-syncd`` command line (Typer). Thin: parses, calls the engine, renders."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from syncd import __version__
+from syncd.errors import ConfigError
+
+EX_CONFIG = 78      # sysexits.h: configuration error (systemd: RestartPreventExitStatus=78)
+EX_TEMPFAIL = 75    # another daemon holds the state DB
+DEFAULT_CONFIG = "/etc/ogo-syncd/config.toml"
+
+app = typer.Typer(
+    name="ogo-syncd",
+    help="Keeps online stores in step with the OGOship (myOGO) fulfilment warehouse.\n\n"
+    "Products and paid orders go store -> myOGO; stock and tracking come back myOGO -> store.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+webhooks_app = typer.Typer(help="Manage this daemon's myOGO webhook subscriptions.",
+                           no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+ConfigOpt = Annotated[
+    Path,
+    typer.Option("--config", "-c", envvar="OGO_SYNCD_CONFIG",
+                 help="The TOML config file (env OGO_SYNCD_CONFIG).",
+                 show_default=True),
+]
+StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Only this store.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _fail(code: int, message: str) -> typer.Exit:
+    err.print(message, markup=False, highlight=False)
+    return typer.Exit(code)
+
+
+def _load(path: Path) -> Any:
+    """Load and validate the config, exit 78 with one line naming the key on any error."""
+    from syncd.config import format_config_error, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise _fail(EX_CONFIG, format_config_error(exc)) from None
+
+
+def _setup_logging(config: Any | None, level: str | None = None) -> None:
+    from syncd.logging import configure_logging
+
+    if config is None:
+        configure_logging("auto", level or "warning")
+        return
+    configure_logging(config.daemon.log_format, level or config.daemon.log_level,
+                      secrets=config.secrets())
+
+
+def _db(config: Any) -> Any:
+    from syncd.state.db import StateDB
+
+    db = StateDB.from_settings(config.daemon)
+    db.migrate()
+    return db
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except ConfigError as exc:
+        from syncd.config import format_config_error
+
+        raise _fail(EX_CONFIG, format_config_error(exc)) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"ogo-syncd {__version__}")
+
+
+@app.command()
+def run(config: ConfigOpt = Path(DEFAULT_CONFIG)) -> None:
+    """Run the daemon: scheduled flows for every store until SIGTERM/SIGINT.
+
+    Exits 78 on a config error, 75 when another daemon already uses the state DB.
+    """
+    from syncd.daemon import Daemon
+    from syncd.state.db import AlreadyRunningError
+
+    cfg = _load(config)
+    _setup_logging(cfg)
+    try:
+        db = _db(cfg)
+        code = _run(Daemon(cfg, db).run())
+    except AlreadyRunningError as exc:
+        raise _fail(EX_TEMPFAIL, f"ogo-syncd: {exc}") from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def check(
+    config: ConfigOpt = Path(DEFAULT_CONFIG),
+    connect: Annotated[bool, typer.Option(
+        "--connect", help="Also try the myOGO credentials and each store's API.")] = False,
+) -> None:
+    """Validate the config file (exit 78 naming the key when it is wrong)."""
+    cfg = _load(config)
+    console.print(f"config OK: {len(cfg.stores)} store(s): "
+                  + ", ".join(f"{s.name} ({s.connector})" for s in cfg.stores))
+    if not connect:
+        return
+    from syncd.engine import Engine
+
+    _setup_logging(cfg, "error")
+
+    async def go() -> list[Any]:
+        async with Engine(cfg, _db(cfg)) as engine:
+            return await engine.check()
+
+    results = _run(go())
+    for item in results:
+        mark = "[green]ok[/]" if item.ok else "[red]FAILED[/]"
+        console.print(f"{mark} {item.what}: {item.message}", highlight=False)
+    if not all(item.ok for item in results):
+        raise typer.Exit(EX_CONFIG)
+
+
+@app.command()
+def sync(
+    flow: Annotated[str, typer.Argument(help="products | orders | stock | tracking | all")],
+    config: ConfigOpt = Path(DEFAULT_CONFIG),
+    store: StoreOpt = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Show what would be written; write nothing anywhere.")] = False,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Full reconcile instead of reading changes since the cursor.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Apply a stock feed the empty-source guard refused.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one flow (or all) once, now, for one store or all of them."""
+    from syncd.engine import Engine
+    from syncd.jobs.base import FLOWS
+
+    flows = list(FLOWS) if flow == "all" else [flow]
+    if any(f not in FLOWS for f in flows):
+        raise _fail(2, f"unknown flow {flow!r}: choose one of {', '.join(FLOWS)} or all")
+    cfg = _load(config)
+    _setup_logging(cfg, "warning")
+
+    async def go() -> list[Any]:
+        async with Engine(cfg, _db(cfg)) as engine:
+            names = [engine.store(store).name] if store else list(engine.stores)
+            out = []
+            with _progress(len(names) * len(flows)) as advance:
+                for name in names:
+                    for f in flows:
+                        out.append(await engine.run_flow(name, f, dry_run=dry_run, full=full,
+                                                         force=force))
+                        advance()
+            return out
+
+    results = _run(go())
+    if as_json:
+        console.print_json(json.dumps([_result_dict(r) for r in results]))
+    else:
+        for r in results:
+            state = "[green]ok[/]" if r.ok else f"[red]FAILED[/] {r.error}"
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(r.counts.items())) or "nothing to do"
+            console.print(f"{r.store}/{r.flow}: {state} ({counts})", highlight=False)
+            for line in r.plan:
+                console.print(f"  would {line}", markup=False, highlight=False)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _result_dict(r: Any) -> dict[str, Any]:
+    return {"store": r.store, "flow": r.flow, "ok": r.ok, "error": r.error,
+            "counts": dict(r.counts), "duration_s": round(r.duration, 3), "plan": r.plan}
+
+
+class _progress:
+    """A progress bar on a TTY, nothing otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar: Any = None
+
+    def __enter__(self) -> Callable[[], None]:
+        if sys.stderr.isatty() and self.total > 1:
+            from rich.progress import Progress
+
+            self.bar = Progress(console=err, transient=True)
+            self.bar.start()
+            task = self.bar.add_task("syncing", total=self.total)
+            return lambda: self.bar.advance(task)
+        return lambda: None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@app.command()
+def status(config: ConfigOpt = Path(DEFAULT_CONFIG), as_json: JsonOpt = False) -> None:
+    """Per store and flow: last run, result, counts, next run, pending and failed items."""
+    from syncd.status import collect_status
+
+    cfg = _load(config)
+    rows = collect_status(cfg, _db(cfg))
+    if as_json:
+        console.print_json(json.dumps(rows, default=str))
+        return
+    table = Table("store", "flow", "last run", "result", "counts", "next run", "pending",
+                  "failed", "cursor age")
+    for row in rows:
+        table.add_row(row["store"], row["flow"], _ago(row["last_run"]),
+                      row["result"], row["counts"], row["next_run"] or "-",
+                      str(row["pending"]), str(row["failed"]), row["cursor_age"] or "-")
+    console.print(table)
+
+
+def _ago(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    seconds = int((datetime.now(UTC) - value).total_seconds())
+    return f"{seconds // 60}m{seconds % 60:02d}s ago" if seconds >= 60 else f"{seconds}s ago"
+
+
+@app.command()
+def failures(
+    config: ConfigOpt = Path(DEFAULT_CONFIG), store: StoreOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Items parked with their reason (retried when they change, or on `retry`)."""
+    from syncd.state.ops import failures as list_failures
+
+    cfg = _load(config)
+    db = _db(cfg)
+    with db.session() as session:
+        rows = [f.model_dump() for f in list_failures(session, store)]
+    if as_json:
+        console.print_json(json.dumps(rows, default=str))
+        return
+    if not rows:
+        console.print("no failures")
+        return
+    table = Table("store", "flow", "item", "reason", "since", "attempts")
+    for r in rows:
+        table.add_row(r["store"], r["flow"], r["key"], r["reason"],
+                      r["since"].strftime("%Y-%m-%d %H:%M"), str(r["attempts"]))
+    console.print(table)
+
+
+@app.command()
+def retry(
+    config: ConfigOpt = Path(DEFAULT_CONFIG),
+    store: StoreOpt = None,
+    flow: Annotated[str | None, typer.Option("--flow", help="Only this flow's failures.")] = None,
+) -> None:
+    """Forget failures and re-read their flows from the start on the next run."""
+    from syncd.retry import retry_failures
+
+    cfg = _load(config)
+    cleared = retry_failures(_db(cfg), store=store, flow=flow)
+    console.print(f"cleared {cleared} failure(s); the next run re-reads those flows")
+
+
+@app.command()
+def connectors(as_json: JsonOpt = False) -> None:
+    """List the installed store connectors and what each can do."""
+    from syncd.connector import installed_connectors
+
+    found = installed_connectors()
+    if as_json:
+        console.print_json(json.dumps({name: sorted(c.value for c in cls.capabilities)
+                                       for name, cls in sorted(found.items())}))
+        return
+    table = Table("connector", "capabilities", "module")
+    for name, cls in sorted(found.items()):
+        table.add_row(name, ", ".join(sorted(c.value for c in cls.capabilities)), cls.__module__)
+    console.print(table)
+
+
+@app.command()
+def sim(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+) -> None:
+    """Serve the myOGO simulator (token at /OAuth/Token, API under /api/v1, control at /_sim)."""
+    from syncd.testing.myogo_sim import serve
+
+    serve(host=host, port=port)
+
+
+@app.command()
+def demo(
+    cycles: Annotated[int | None, typer.Option(
+        help="Stop after N demo cycles with a summary (default: run until Ctrl-C).")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between demo cycles.")] = 2.0,
+) -> None:
+    """Run everything locally: myOGO simulator, a demo WooCommerce store, the real daemon."""
+    from syncd.demo import run_demo
+
+    raise typer.Exit(asyncio.run(run_demo(cycles=cycles, interval=interval, console=console)))
+
+
+@app.command("new-connector")
+def new_connector(
+    name: Annotated[str, typer.Argument(help="Connector name, e.g. 'mystore'.")],
+    directory: Annotated[Path, typer.Option("--dir", help="Where to create the package.")] = Path(),
+) -> None:
+    """Scaffold a pip-installable connector package with the conformance test wired in."""
+    from syncd.scaffold import create_connector
+
+    path = create_connector(name, directory)
+    console.print(f"created {path}\nnext: pip install -e {path} && pytest {path}")
+
+
+@webhooks_app.command("register")
+def webhooks_register(
+    url: Annotated[str, typer.Option(help="Public base URL of this daemon's HTTP surface.")],
+    config: ConfigOpt = Path(DEFAULT_CONFIG),
+    key: Annotated[str | None, typer.Option(
+        envvar="OGO_SYNCD_WEBHOOK_KEY", help="Signing key (default: [myogo] webhook_key).")] = None,
+) -> None:
+    """Create or update this daemon's myOGO webhooks (OrderShipped, ProductStockLevelChanged)."""
+    from syncd.webhooks import register_webhooks
+
+    cfg = _load(config)
+    _setup_logging(cfg, "warning")
+    for line in _run(register_webhooks(cfg, url, key)):
+        console.print(line, highlight=False)
+
+
+def main() -> None:
+    if os.environ.get("OGO_SYNCD_DEBUG"):
+        app()
+        return
+    app()

@@ -1,0 +1,1 @@
+"""The four flows, one module each: products, orders (incl. cancellations), stock, tracking."""

@@ -1,0 +1,302 @@
+"""Order flow: paid store orders -> myOGO, exactly once; store cancellations -> myOGO.
+
+Exactly once across crashes: the ``sending`` intent (with the payload) is committed before
+the POST; an intent found on a later run is resolved by looking the deterministic reference
+up in myOGO before anything is sent again. A POST whose answer never came is resolved the
+same way, never re-sent blindly.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlmodel import select
+
+from syncd.connector import Capability
+from syncd.errors import DataError
+from syncd.jobs.base import (
+    FlowContext,
+    FlowResult,
+    IncompletePage,
+    raise_first,
+    record_run,
+    run_bounded,
+)
+from syncd.jobs.products import payload_hash
+from syncd.mapping import order_payload, order_reference
+from syncd.model import Order, OrderRef
+from syncd.myogo import OrderRequest
+from syncd.myogo.errors import MyogoUnknownOutcomeError, MyogoValidationError
+from syncd.state import OrderLink
+from syncd.state.ops import (
+    clear_failure,
+    get_cursor,
+    is_parked,
+    now,
+    record_failure,
+    set_cursor,
+)
+
+FLOW = "orders"
+CANCEL_STREAM = "cancellations"
+DONE = frozenset({"sent", "fulfilling", "fulfilled", "cancelled"})
+NEW_LIKE = frozenset({"new", "draft", "pending", "reserved"})
+SAME_REFERENCE = "same reference"
+
+
+async def run(ctx: FlowContext) -> FlowResult:
+    return await record_run(ctx, FLOW, _sync)
+
+
+async def _sync(ctx: FlowContext, result: FlowResult) -> None:
+    await resolve_intents(ctx, result)
+    await _send_paid(ctx, result)
+    if Capability.CANCELLATIONS in ctx.connector.capabilities and not ctx.stopping.is_set():
+        await _cancel_cancelled(ctx, result)
+
+
+async def resolve_intents(ctx: FlowContext, result: FlowResult) -> None:
+    """Finish orders left ``sending`` by a crash or an unknown outcome: look up, then send."""
+    with ctx.db.session() as session:
+        pending = list(session.exec(select(OrderLink).where(
+            OrderLink.store == ctx.name, OrderLink.status == "sending")))
+    if not pending:
+        return
+    result.counts["intents"] += len(pending)
+    if ctx.dry_run:
+        for link in pending:
+            ctx.would(f"orders: resolve unfinished send of {link.reference}")
+        return
+
+    async def resolve(link: OrderLink) -> None:
+        payload = json.loads(link.payload or "{}")
+        await _deliver(ctx, result, link.store_order_id, link.reference, payload, resuming=True)
+
+    raise_first(await run_bounded(pending, resolve, ctx.concurrency, ctx.stopping))
+
+
+async def _send_paid(ctx: FlowContext, result: FlowResult) -> None:
+    with ctx.db.session() as session:
+        cursor = None if ctx.full else get_cursor(session, ctx.name, FLOW)
+    async for page in ctx.connector.paid_orders(cursor):
+        result.counts["seen"] += len(page.items)
+        errors = await run_bounded(
+            page.items, lambda o: _send_one(ctx, result, o), ctx.concurrency, ctx.stopping
+        )
+        raise_first(errors)
+        if not ctx.dry_run and page.cursor is not None:
+            with ctx.db.session() as session:
+                set_cursor(session, ctx.name, FLOW, page.cursor)
+                session.commit()
+        if ctx.stopping.is_set():
+            break
+
+
+def _park(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str | None) -> None:
+    result.counts["failed"] += 1
+    if ctx.dry_run:
+        ctx.would(f"orders: {key} fails: {reason}")
+        return
+    with ctx.db.session() as session:
+        link = session.get(OrderLink, (ctx.name, key))
+        if link is not None and link.status not in DONE:
+            link.status = "failed"
+            link.error = reason
+            link.updated_at = now()
+            session.add(link)
+        record_failure(session, ctx.name, FLOW, key, reason, h)
+        session.commit()
+
+
+async def _send_one(ctx: FlowContext, result: FlowResult, order: Order) -> None:
+    key = order.store_id
+    try:
+        payload = order_payload(order, ctx.store)
+    except DataError as exc:
+        _park(ctx, result, key, str(exc), order.content_hash())
+        return
+    h = payload_hash(payload)
+    reference = payload["reference"]
+    with ctx.db.session() as session:
+        link = session.get(OrderLink, (ctx.name, key))
+        if link is not None and link.status in DONE:
+            if link.status == "sent" and link.content_hash != h and ctx.store.update_new_orders:
+                pass  # handled below, outside the session
+            else:
+                result.counts["unchanged"] += 1
+                return
+        elif is_parked(session, ctx.name, FLOW, key, h):
+            result.counts["parked"] += 1
+            return
+        if link is not None and link.status == "sent":
+            update = True
+        else:
+            update = False
+            if ctx.dry_run:
+                ctx.would(f"orders: send {reference} ({len(order.lines)} lines) to myOGO")
+                result.counts["sent"] += 1
+                return
+            resuming = link is not None
+            link = link or OrderLink(store=ctx.name, store_order_id=key, reference=reference)
+            link.reference = reference
+            link.status = "sending"
+            link.payload = json.dumps(payload, sort_keys=True)
+            link.content_hash = h
+            link.updated_at = now()
+            session.add(link)
+            session.commit()
+    if update:
+        await _update_new(ctx, result, key, reference, payload, h)
+        return
+    await _deliver(ctx, result, key, reference, payload, resuming=resuming)
+
+
+async def _deliver(
+    ctx: FlowContext, result: FlowResult, key: str, reference: str, payload: dict[str, Any],
+    *, resuming: bool,
+) -> None:
+    """POST the order once; adopt it when myOGO already has the reference."""
+    if resuming:
+        existing = await ctx.myogo.find_order(reference)
+        if existing is not None:
+            _mark_sent(ctx, key, existing.id)
+            result.counts["adopted"] += 1
+            return
+    with ctx.db.session() as session:
+        link = session.get(OrderLink, (ctx.name, key))
+        if link is not None:
+            link.attempts += 1
+            session.add(link)
+            session.commit()
+    try:
+        created = await ctx.myogo.create_order(OrderRequest.model_validate(payload))
+    except MyogoUnknownOutcomeError:
+        existing = await ctx.myogo.find_order(reference)
+        if existing is None:
+            raise IncompletePage(
+                f"order {reference}: myOGO did not answer the send; it will be looked up "
+                "before it is sent again"
+            ) from None
+        _mark_sent(ctx, key, existing.id)
+        result.counts["adopted"] += 1
+        return
+    except MyogoValidationError as exc:
+        if SAME_REFERENCE in (exc.api_message or str(exc)).lower():
+            existing = await ctx.myogo.find_order(reference)
+            if existing is not None:
+                _mark_sent(ctx, key, existing.id)
+                result.counts["adopted"] += 1
+                return
+        _park(ctx, result, key, f"myOGO refused order {reference}: {exc.api_message or exc}",
+              payload_hash(payload))
+        return
+    _mark_sent(ctx, key, created.id)
+    result.counts["sent"] += 1
+
+
+def _mark_sent(ctx: FlowContext, key: str, myogo_id: str | None) -> None:
+    with ctx.db.session() as session:
+        link = session.get(OrderLink, (ctx.name, key))
+        if link is None:
+            return
+        link.status = "sent"
+        link.myogo_id = myogo_id
+        link.error = None
+        link.updated_at = now()
+        session.add(link)
+        clear_failure(session, ctx.name, FLOW, key)
+        session.commit()
+
+
+async def _update_new(
+    ctx: FlowContext, result: FlowResult, key: str, reference: str, payload: dict[str, Any],
+    h: str,
+) -> None:
+    """Opt-in (``update_new_orders``): store edits reach myOGO while the order is still new."""
+    existing = await ctx.myogo.find_order(reference)
+    if existing is None or (existing.status or "").lower() not in NEW_LIKE:
+        result.counts["unchanged"] += 1
+        return
+    if ctx.dry_run:
+        ctx.would(f"orders: update {reference} in myOGO (still {existing.status})")
+        return
+    await ctx.myogo.update_order(reference, OrderRequest.model_validate(payload))
+    with ctx.db.session() as session:
+        link = session.get(OrderLink, (ctx.name, key))
+        if link is not None:
+            link.content_hash = h
+            link.payload = json.dumps(payload, sort_keys=True)
+            link.updated_at = now()
+            session.add(link)
+            session.commit()
+    result.counts["updated"] += 1
+
+
+async def _cancel_cancelled(ctx: FlowContext, result: FlowResult) -> None:
+    with ctx.db.session() as session:
+        cursor = None if ctx.full else get_cursor(session, ctx.name, CANCEL_STREAM)
+    async for page in ctx.connector.cancelled_orders(cursor):
+        errors = await run_bounded(
+            page.items, lambda r: _cancel_one(ctx, result, r), ctx.concurrency, ctx.stopping
+        )
+        raise_first(errors)
+        if not ctx.dry_run and page.cursor is not None:
+            with ctx.db.session() as session:
+                set_cursor(session, ctx.name, CANCEL_STREAM, page.cursor)
+                session.commit()
+        if ctx.stopping.is_set():
+            break
+
+
+def _set_status(ctx: FlowContext, key: str, reference: str, status: str) -> None:
+    with ctx.db.session() as session:
+        link = session.get(OrderLink, (ctx.name, key)) or OrderLink(
+            store=ctx.name, store_order_id=key, reference=reference)
+        link.status = status
+        link.updated_at = now()
+        session.add(link)
+        clear_failure(session, ctx.name, FLOW, key)
+        session.commit()
+
+
+async def _cancel_one(ctx: FlowContext, result: FlowResult, ref: OrderRef) -> None:
+    key = ref.store_id
+    reference = order_reference(ctx.store.reference_prefix, ref.number)
+    with ctx.db.session() as session:
+        link = session.get(OrderLink, (ctx.name, key))
+        status = link.status if link else None
+    if status == "cancelled":
+        return
+    if status is None or status == "failed":
+        # Never reached myOGO: remember it so it is never sent later.
+        if ctx.dry_run:
+            ctx.would(f"orders: {reference} was cancelled before it was sent; never send it")
+        else:
+            _set_status(ctx, key, reference, "cancelled")
+        result.counts["cancelled_unsent"] += 1
+        return
+    existing = await ctx.myogo.find_order(link.reference if link else reference)
+    state = (existing.status or "").lower() if existing else None
+    if existing is None or state == "cancelled":
+        if not ctx.dry_run:
+            _set_status(ctx, key, reference, "cancelled")
+        result.counts["cancelled"] += 1
+        return
+    if state in NEW_LIKE:
+        if ctx.dry_run:
+            ctx.would(f"orders: cancel {reference} in myOGO (it is {state})")
+            return
+        await ctx.myogo.cancel_order(existing.reference or reference)
+        _set_status(ctx, key, reference, "cancelled")
+        result.counts["cancelled"] += 1
+        return
+    reason = (f"order {reference} was cancelled in the store but is {state} in myOGO: "
+              "a person must stop it there (myOGO: Request a cancellation)")
+    result.counts["cancel_refused"] += 1
+    if ctx.dry_run:
+        ctx.would(f"orders: {reason}")
+        return
+    with ctx.db.session() as session:
+        record_failure(session, ctx.name, CANCEL_STREAM, key, reason, state)
+        session.commit()

@@ -1,0 +1,212 @@
+"""Product data flow: store -> myOGO (store-dominant).
+
+Changed store products are written to myOGO when their mapped payload changed. A product
+edited in myOGO is put back to the store's version (the ``myogo_products`` stream watches
+myOGO's ``modifiedAfter`` feed and compares it with what was last written).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import select
+
+from syncd.cursor import format_time, next_cursor, parse_time, utc_now
+from syncd.errors import DataError
+from syncd.jobs.base import FlowContext, FlowResult, raise_first, record_run, run_bounded
+from syncd.mapping import product_payload
+from syncd.model import Product
+from syncd.myogo import ProductRequest
+from syncd.myogo.errors import MyogoNotFoundError
+from syncd.state import ProductLink
+from syncd.state.ops import clear_failure, get_cursor, is_parked, now, record_failure, set_cursor
+
+FLOW = "products"
+MYOGO_STREAM = "myogo_products"
+#: fields myOGO keeps as sent; ``eanCode`` is excluded ("existing EAN will not be overwritten")
+COMPARED_FIELDS = ("name", "description", "salesPrice", "currencyCode", "pictureUrl", "infoUrl")
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+async def run(ctx: FlowContext) -> FlowResult:
+    return await record_run(ctx, FLOW, _sync)
+
+
+async def _sync(ctx: FlowContext, result: FlowResult) -> None:
+    await _push_store_changes(ctx, result)
+    if not ctx.stopping.is_set():
+        await _restore_myogo_edits(ctx, result)
+
+
+async def _push_store_changes(ctx: FlowContext, result: FlowResult) -> None:
+    with ctx.db.session() as session:
+        cursor = None if ctx.full else get_cursor(session, ctx.name, FLOW)
+    async for page in ctx.connector.changed_products(cursor):
+        result.counts["seen"] += len(page.items)
+        errors = await run_bounded(
+            page.items, lambda p: _sync_one(ctx, result, p), ctx.concurrency, ctx.stopping
+        )
+        raise_first(errors)
+        if not ctx.dry_run and page.cursor is not None:
+            with ctx.db.session() as session:
+                set_cursor(session, ctx.name, FLOW, page.cursor)
+                session.commit()
+        if ctx.stopping.is_set():
+            break
+
+
+def _fail(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str | None) -> None:
+    result.counts["failed"] += 1
+    if ctx.dry_run:
+        ctx.would(f"products: {key} fails: {reason}")
+        return
+    with ctx.db.session() as session:
+        link = session.get(ProductLink, (ctx.name, key))
+        if link is not None:
+            link.status = "failed"
+            link.error = reason
+            link.updated_at = now()
+            session.add(link)
+        record_failure(session, ctx.name, FLOW, key, reason, h)
+        session.commit()
+
+
+async def _sync_one(ctx: FlowContext, result: FlowResult, product: Product) -> None:
+    key = product.store_id
+    try:
+        payload = product_payload(product, ctx.store)
+    except DataError as exc:
+        _fail(ctx, result, key, str(exc), product.content_hash())
+        return
+    h = payload_hash(payload)
+    code = payload["code"]
+    with ctx.db.session() as session:
+        link = session.get(ProductLink, (ctx.name, key))
+        if link is not None and link.status == "synced" and link.content_hash == h:
+            result.counts["unchanged"] += 1
+            return
+        if is_parked(session, ctx.name, FLOW, key, h):
+            result.counts["parked"] += 1
+            return
+        twin = session.exec(
+            select(ProductLink).where(
+                ProductLink.store == ctx.name,
+                ProductLink.sku == code,
+                ProductLink.store_id != key,
+                ProductLink.status == "synced",
+            )
+        ).first()
+        previous_code = link.sku if link is not None and link.status == "synced" else None
+    if twin is not None:
+        _fail(ctx, result, key, f"duplicate SKU {code!r}: store item {twin.store_id} "
+              "already uses it; give each product its own SKU", h)
+        return
+    if ctx.dry_run:
+        ctx.would(f"products: write {code} ({payload['name']}) to myOGO")
+        result.counts["written"] += 1
+        return
+    try:
+        myogo_id = await _upsert(ctx, code, previous_code, payload)
+    except DataError as exc:
+        _fail(ctx, result, key, f"myOGO refused product {code}: {exc}", h)
+        return
+    with ctx.db.session() as session:
+        link = session.get(ProductLink, (ctx.name, key)) or ProductLink(store=ctx.name, store_id=key)
+        link.sku = code
+        link.content_hash = h
+        link.myogo_id = myogo_id
+        link.payload = json.dumps(payload, sort_keys=True)
+        link.status = "synced"
+        link.error = None
+        link.updated_at = now()
+        session.add(link)
+        clear_failure(session, ctx.name, FLOW, key)
+        session.commit()
+    result.counts["written"] += 1
+
+
+async def _upsert(
+    ctx: FlowContext, code: str, previous_code: str | None, payload: dict[str, Any]
+) -> str | None:
+    """Update when myOGO has the product (renames use the old code in the path), else create."""
+    body = ProductRequest.model_validate(payload)
+    if previous_code is not None:
+        try:
+            return (await ctx.myogo.update_product(previous_code, body)).id
+        except MyogoNotFoundError:
+            pass  # deleted in myOGO: fall through and create it again
+    elif await ctx.myogo.find_product(code) is not None:
+        return (await ctx.myogo.update_product(code, body)).id
+    return (await ctx.myogo.create_product(body)).id
+
+
+def _differs(written: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether myOGO's product no longer matches what we wrote (fields we did not send don't
+    count: myOGO keeps its own value for them)."""
+    for name in COMPARED_FIELDS:
+        if name not in written:
+            continue
+        mine, theirs = written[name], current.get(name)
+        if isinstance(mine, int | float) and isinstance(theirs, int | float):
+            if abs(float(mine) - float(theirs)) >= 0.005:
+                return True
+        elif mine != theirs:
+            return True
+    return False
+
+
+async def _restore_myogo_edits(ctx: FlowContext, result: FlowResult) -> None:
+    """Put back the store's version of products someone edited in myOGO (store dominates)."""
+    signpost = utc_now()
+    with ctx.db.session() as session:
+        saved = parse_time(get_cursor(session, ctx.name, MYOGO_STREAM))
+    if saved is None:
+        # Nothing to compare against yet: everything just written is the store's version.
+        if not ctx.dry_run:
+            with ctx.db.session() as session:
+                set_cursor(session, ctx.name, MYOGO_STREAM, format_time(signpost))
+                session.commit()
+        return
+    max_seen: datetime | None = None
+    async for page in ctx.myogo.iter_products(modified_after=saved):
+        for item in page:
+            edited = parse_time(str(item.edit_time)) if item.edit_time else None
+            if edited and (max_seen is None or edited > max_seen):
+                max_seen = edited
+            await _restore_one(ctx, result, item.code, item.model_dump(by_alias=True))
+    new = next_cursor(max_seen, signpost, saved)
+    if not ctx.dry_run and new is not None and new != saved:
+        with ctx.db.session() as session:
+            set_cursor(session, ctx.name, MYOGO_STREAM, format_time(new))
+            session.commit()
+
+
+async def _restore_one(
+    ctx: FlowContext, result: FlowResult, code: str | None, current: dict[str, Any]
+) -> None:
+    if not code:
+        return
+    with ctx.db.session() as session:
+        link = session.exec(
+            select(ProductLink).where(
+                ProductLink.store == ctx.name,
+                ProductLink.sku == code,
+                ProductLink.status == "synced",
+            )
+        ).first()
+    if link is None or not link.payload:
+        return
+    written = json.loads(link.payload)
+    if not _differs(written, current):
+        return
+    if ctx.dry_run:
+        ctx.would(f"products: restore {code} in myOGO to the store's version")
+        return
+    await ctx.myogo.update_product(code, ProductRequest.model_validate(written))
+    result.counts["restored"] += 1

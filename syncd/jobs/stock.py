@@ -1,0 +1,133 @@
+"""Stock flow: myOGO -> store (myOGO-dominant), several times an hour.
+
+Reads myOGO's stock feed since the cursor and writes ``stockAvailable`` to the store for
+SKUs whose level changed. Stock 0 is a real value. A full reconcile (first run, once a
+day, or ``--full``) writes every level, which also undoes stock edited in the store.
+Empty-source guard: a feed that would zero most of the catalogue is refused unless forced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlmodel import select
+
+from syncd.connector import Capability
+from syncd.cursor import format_time, next_cursor, parse_time, utc_now
+from syncd.errors import SyncdError
+from syncd.jobs.base import FlowContext, FlowResult, record_run
+from syncd.model import StockLevel
+from syncd.state import ProductLink
+from syncd.state import StockLevel as PushedLevel
+from syncd.state.ops import clear_failure, get_cursor, now, record_failure, set_cursor
+
+FLOW = "stock"
+FULL_STREAM = "stock_full"
+FULL_EVERY = timedelta(hours=24)
+OVERLAP = timedelta(minutes=2)
+BATCH = 500
+#: refuse a run that would drop more than this share of in-stock SKUs to 0 (and > MIN_ZEROED)
+ZERO_SHARE = 0.5
+MIN_ZEROED = 10
+
+
+class SourceEmptyError(SyncdError):
+    """myOGO's feed looks wrong (empty, or zeroing most SKUs): not applied, a person decides."""
+
+
+async def run(ctx: FlowContext) -> FlowResult:
+    return await record_run(ctx, FLOW, _sync)
+
+
+async def _sync(ctx: FlowContext, result: FlowResult) -> None:
+    signpost = utc_now()
+    with ctx.db.session() as session:
+        saved = parse_time(get_cursor(session, ctx.name, FLOW))
+        last_full = parse_time(get_cursor(session, ctx.name, FULL_STREAM))
+        previous = {row.sku: row.quantity for row in session.exec(
+            select(PushedLevel).where(PushedLevel.store == ctx.name))}
+        known = _known_skus(ctx, session)
+    full = ctx.full or saved is None or last_full is None or signpost - last_full > FULL_EVERY
+    levels: dict[str, int] = {}
+    max_seen: datetime | None = None
+    async for page in ctx.myogo.iter_stock(modified_after=None if full else saved):
+        for item in page:
+            if not item.product_code:
+                continue
+            levels[item.product_code] = max(0, int(item.stock_available or 0))
+            modified = parse_time(str(item.modified)) if item.modified else None
+            if modified and (max_seen is None or modified > max_seen):
+                max_seen = modified
+    result.counts["seen"] = len(levels)
+    if known is not None:
+        levels = {sku: qty for sku, qty in levels.items() if sku in known}
+    _guard(ctx, full, levels, previous)
+    todo = [StockLevel(sku=sku, quantity=qty) for sku, qty in sorted(levels.items())
+            if full or previous.get(sku) != qty]
+    if ctx.dry_run:
+        for level in todo:
+            ctx.would(f"stock: set {level.sku} to {level.quantity} in the store")
+        result.counts["written"] = len(todo)
+        return
+    for start in range(0, len(todo), BATCH):
+        if ctx.stopping.is_set():
+            return  # cursor not saved: the next run writes the rest
+        await _push(ctx, result, todo[start:start + BATCH])
+    with ctx.db.session() as session:
+        new = next_cursor(max_seen, signpost, saved, OVERLAP)
+        if new is not None:
+            set_cursor(session, ctx.name, FLOW, format_time(new))
+        elif saved is None:
+            set_cursor(session, ctx.name, FLOW, format_time(signpost - OVERLAP))
+        if full:
+            set_cursor(session, ctx.name, FULL_STREAM, format_time(signpost))
+        session.commit()
+
+
+def _known_skus(ctx: FlowContext, session: object) -> set[str] | None:
+    """SKUs this store has (from the product flow); None = the store does not report them."""
+    if Capability.PRODUCTS not in ctx.connector.capabilities:
+        return None
+    rows = session.exec(select(ProductLink.sku).where(  # type: ignore[attr-defined]
+        ProductLink.store == ctx.name, ProductLink.status == "synced"))
+    skus = {sku for sku in rows if sku}
+    return skus or None
+
+
+def _guard(ctx: FlowContext, full: bool, levels: dict[str, int], previous: dict[str, int]) -> None:
+    if ctx.force:
+        return
+    if full and not levels and any(qty > 0 for qty in previous.values()):
+        raise SourceEmptyError(
+            "myOGO returned no stock at all although the store had stock: not applied "
+            "(run `ogo-syncd sync stock --force` if this is right)")
+    zeroed = [sku for sku, qty in levels.items() if qty == 0 and previous.get(sku, 0) > 0]
+    in_stock = sum(1 for qty in previous.values() if qty > 0)
+    if len(zeroed) > MIN_ZEROED and len(zeroed) > ZERO_SHARE * in_stock:
+        raise SourceEmptyError(
+            f"myOGO would set {len(zeroed)} of {in_stock} in-stock SKUs to 0: not applied "
+            "(run `ogo-syncd sync stock --force` if this is right)")
+
+
+async def _push(ctx: FlowContext, result: FlowResult, batch: Sequence[StockLevel]) -> None:
+    results = await ctx.connector.set_stock(batch)
+    by_sku = {level.sku: level for level in batch}
+    with ctx.db.session() as session:
+        for item in results:
+            level = by_sku.get(item.key)
+            if level is None:
+                continue
+            if item.ok:
+                row = session.get(PushedLevel, (ctx.name, level.sku)) or PushedLevel(
+                    store=ctx.name, sku=level.sku, quantity=level.quantity)
+                row.quantity = level.quantity
+                row.pushed_at = now()
+                session.add(row)
+                clear_failure(session, ctx.name, FLOW, level.sku)
+                result.counts["written"] += 1
+            else:
+                record_failure(session, ctx.name, FLOW, level.sku,
+                               item.error or "store refused the stock level", str(level.quantity))
+                result.counts["failed"] += 1
+        session.commit()

@@ -1,0 +1,78 @@
+"""What `ogo-syncd status` shows, read from the state DB only (works while the daemon runs)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import col, func, select
+
+from syncd.jobs.base import FLOWS
+from syncd.state.tables import Cursor, Failure, JobRun, OrderLink
+
+#: intents waiting to be resolved, per flow
+PENDING_STATUS = {"orders": "sending", "tracking": "fulfilling"}
+#: which cursor streams belong to a flow
+STREAMS = {"products": "products", "orders": "orders", "stock": "stock", "tracking": "tracking"}
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _age(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    seconds = int((datetime.now(UTC) - value).total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
+
+
+def collect_status(config: Any, db: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with db.session() as session:
+        for store in config.stores:
+            for flow in FLOWS:
+                last = session.exec(
+                    select(JobRun).where(JobRun.store == store.name, JobRun.job == flow)
+                    .order_by(col(JobRun.id).desc()).limit(1)).first()
+                failed = session.exec(select(func.count()).select_from(Failure).where(
+                    Failure.store == store.name,
+                    col(Failure.flow).in_([flow, "cancellations"] if flow == "orders" else [flow]),
+                )).one()
+                pending = 0
+                if flow in PENDING_STATUS:
+                    pending = session.exec(select(func.count()).select_from(OrderLink).where(
+                        OrderLink.store == store.name,
+                        OrderLink.status == PENDING_STATUS[flow])).one()
+                cursor = session.get(Cursor, (store.name, STREAMS[flow]))
+                interval = getattr(store.schedule, flow)
+                started = _aware(last.started_at) if last else None
+                next_run = None
+                if interval is None or not store.enabled:
+                    next_run = "off"
+                elif started is not None:
+                    next_run = (started + interval).strftime("%H:%M:%S") + " (est.)"
+                counts = json.loads(last.counts) if last else {}
+                result = "never run"
+                if last is not None:
+                    result = "running" if last.ok is None else ("ok" if last.ok else "failed")
+                rows.append({
+                    "store": store.name,
+                    "flow": flow,
+                    "last_run": started,
+                    "result": result,
+                    "error": last.error if last else None,
+                    "counts": ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+                    "next_run": next_run,
+                    "pending": pending,
+                    "failed": failed,
+                    "cursor_age": _age(_aware(cursor.updated_at)) if cursor else None,
+                })
+    return rows

@@ -57,3 +57,12 @@ def next_cursor(
     if previous is not None and candidate < previous:
         return previous
     return candidate
+
+
+def as_time(value: object) -> datetime | None:
+    """A datetime from a payload field that may already be one, or an ISO string."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return parse_time(str(value))

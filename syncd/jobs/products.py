@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from syncd.cursor import format_time, next_cursor, parse_time, utc_now
+from syncd.cursor import as_time, format_time, next_cursor, parse_time, utc_now
 from syncd.errors import DataError
 from syncd.jobs.base import FlowContext, FlowResult, raise_first, record_run, run_bounded
 from syncd.mapping import product_payload
@@ -176,7 +176,7 @@ async def _restore_myogo_edits(ctx: FlowContext, result: FlowResult) -> None:
     max_seen: datetime | None = None
     async for page in ctx.myogo.iter_products(modified_after=saved):
         for item in page:
-            edited = parse_time(str(item.edit_time)) if item.edit_time else None
+            edited = as_time(item.edit_time)
             if edited and (max_seen is None or edited > max_seen):
                 max_seen = edited
             await _restore_one(ctx, result, item.code, item.model_dump(by_alias=True))

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 
 from syncd.connector import Capability
-from syncd.cursor import format_time, next_cursor, parse_time, utc_now
+from syncd.cursor import as_time, format_time, next_cursor, parse_time, utc_now
 from syncd.errors import SyncdError
 from syncd.jobs.base import FlowContext, FlowResult, record_run
 from syncd.model import StockLevel
@@ -56,7 +56,7 @@ async def _sync(ctx: FlowContext, result: FlowResult) -> None:
             if not item.product_code:
                 continue
             levels[item.product_code] = max(0, int(item.stock_available or 0))
-            modified = parse_time(str(item.modified)) if item.modified else None
+            modified = as_time(item.modified)
             if modified and (max_seen is None or modified > max_seen):
                 max_seen = modified
     result.counts["seen"] = len(levels)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, func, select
 
-from syncd.cursor import format_time, next_cursor, parse_time, utc_now
+from syncd.cursor import as_time, format_time, next_cursor, parse_time, utc_now
 from syncd.errors import DataError
 from syncd.jobs.base import FlowContext, FlowResult, raise_first, record_run, run_bounded
 from syncd.mapping import split_tracking
@@ -50,7 +50,7 @@ async def _sync(ctx: FlowContext, result: FlowResult) -> None:
     async for page in ctx.myogo.iter_orders(modified_after=start):
         result.counts["seen"] += len(page)
         for order in page:
-            edited = parse_time(str(order.edit_time)) if order.edit_time else None
+            edited = as_time(order.edit_time)
             if edited and (max_seen is None or edited > max_seen):
                 max_seen = edited
         await apply_shipped(ctx, result, page)

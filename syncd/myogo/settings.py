@@ -22,6 +22,7 @@ class MyogoSettings(BaseModel):
     merchant_id: str | None = None          # OAuth username
     secret_token: SecretStr | None = None   # OAuth password
     api_key: SecretStr | None = None        # X-OgoKey header instead of OAuth
+    webhook_key: SecretStr | None = None    # signs myOGO webhooks to this daemon (HMAC key)
     scopes: str = DEFAULT_SCOPES
     timeout: float = Field(30.0, gt=0)      # seconds per request
     concurrency: int = Field(8, ge=1, le=64)            # requests in flight at once

@@ -1,0 +1,237 @@
+"""The state database: engine, sessions, migrations and the one-daemon-per-database lock.
+
+SQLite (WAL) by default, PostgreSQL by URL. Migrations are alembic revisions shipped inside
+this package, run programmatically, so they work from an installed wheel with no
+``alembic.ini`` around.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
+
+from syncd.errors import ConfigError, SyncdError
+
+if TYPE_CHECKING:
+    from syncd.config import DaemonSettings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+class AlreadyRunningError(SyncdError):
+    """Another daemon already uses this state database (the CLI exits 75)."""
+
+
+class StateDB:
+    """One state database. ``session()`` for work, ``migrate()`` at start-up."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._url = make_url(url)
+        self.is_sqlite = self._url.get_backend_name() == "sqlite"
+        self.sqlite_path = _sqlite_file(self._url.database) if self.is_sqlite else None
+        if self.sqlite_path is not None:
+            _prepare_sqlite_file(self.sqlite_path)
+        self.engine: Engine = self._create_engine()
+
+    @classmethod
+    def from_settings(cls, daemon: DaemonSettings) -> StateDB:
+        return cls(daemon.state_db_url())
+
+    def _create_engine(self) -> Engine:
+        if not self.is_sqlite:
+            try:
+                return create_engine(self._url, pool_pre_ping=True)
+            except ModuleNotFoundError as exc:
+                raise ConfigError(f"the database driver for {self._url.drivername} is not "
+                                  f"installed ({exc.name}); for PostgreSQL: "
+                                  "pip install 'psycopg[binary]'", key="daemon.state_db") from None
+            except NoSuchModuleError:
+                raise ConfigError(f"unsupported database {self._url.drivername!r}; expected "
+                                  "sqlite:/// or postgresql+psycopg://", key="daemon.state_db"
+                                  ) from None
+        if self.sqlite_path is None:    # in-memory: one shared connection, or each has its own DB
+            engine = create_engine(self._url, poolclass=StaticPool,
+                                   connect_args={"check_same_thread": False})
+        else:
+            engine = create_engine(self._url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+
+    def describe(self) -> str:
+        """The URL for status output, with any password masked."""
+        return describe_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"StateDB({self.describe()!r})"
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session; callers commit. Objects stay readable after commit and close."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------ migrations
+
+    def alembic_config(self) -> AlembicConfig:
+        """An alembic config pointing at the packaged migrations (also for new revisions)."""
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.set_main_option("sqlalchemy.url",
+                            self._url.render_as_string(hide_password=False).replace("%", "%%"))
+        return cfg
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; a no-op (and quiet) when it is there.
+
+        On SQLite the upgrade runs inside ``BEGIN IMMEDIATE`` so two processes starting at
+        once migrate one after the other instead of both creating tables.
+        """
+        head = self.head_revision()
+        if self.current_revision() == head:
+            return
+        cfg = self.alembic_config()
+        try:
+            with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+        except CommandError as exc:
+            raise ConfigError(
+                f"cannot migrate the state database {self.describe()}: {exc} "
+                "(was it created by a newer ogo-syncd?)", key="daemon.state_db") from None
+
+    # ------------------------------------------------------------ single daemon
+
+    @contextlib.contextmanager
+    def daemon_lock(self) -> Iterator[None]:
+        """Held for the daemon's lifetime: a second daemon on the same DB refuses to start."""
+        if self.is_sqlite:
+            if self.sqlite_path is None:    # in-memory: nobody else can see it
+                yield
+                return
+            with _flock(self.sqlite_path.with_name(self.sqlite_path.name + ".lock"),
+                        self.describe()):
+                yield
+        else:
+            with self._pg_advisory_lock():
+                yield
+
+    @contextlib.contextmanager
+    def _pg_advisory_lock(self) -> Iterator[None]:
+        # TODO(postgres): untested path. A session-level advisory lock on a dedicated
+        # connection, held for the daemon's lifetime; the key is derived from the database
+        # name so two daemons on different databases of one server do not collide.
+        digest = hashlib.sha256(f"ogo-syncd:{self._url.database}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        conn = self.engine.connect()
+        try:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+            conn.commit()
+            if not got:
+                raise AlreadyRunningError(
+                    f"another ogo-syncd is already using the state database {self.describe()} "
+                    f"(PostgreSQL advisory lock {key} is held)")
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.commit()
+        finally:
+            conn.close()
+
+
+def describe_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _sqlite_file(database: str | None) -> Path | None:
+    """The database file, or None for an in-memory database."""
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    if database.startswith("file:"):
+        database = database[len("file:"):].split("?", 1)[0]
+    return Path(database).expanduser()
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the directory (private: the DB holds customer addresses) and a 0600 file."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers (``ogo-syncd status``) run beside the daemon's writer."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+@contextlib.contextmanager
+def _flock(lock_path: Path, what: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``lock_path`` holding our PID; released by the kernel on exit.
+
+    The file is never deleted (deleting a lock file races with a process that just opened
+    it); it is emptied on release so a stale PID is not reported.
+    """
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            holder = _read_pid(fd)
+            raise AlreadyRunningError(
+                f"another ogo-syncd (pid {holder or 'unknown'}) is already using the state "
+                f"database {what}: {lock_path} is locked") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.fsync(fd)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+
+
+def _read_pid(fd: int) -> int | None:
+    text_ = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return int(text_) if text_.isdigit() else None

@@ -1,0 +1,139 @@
+"""Prometheus metrics for the daemon, in a registry of its own.
+
+A dedicated ``CollectorRegistry`` (not the process-global one) so several daemons or test
+engines in one process never collide, and ``/metrics`` shows exactly what we define.
+Label values are bounded: store names from the config, the four flows, a fixed set of
+results, sides and error kinds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Protocol
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from syncd import __version__
+
+NAMESPACE = "ogo_syncd"
+#: job durations: a quiet cycle takes well under a second, a full reconcile minutes
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+#: FlowResult.counts keys that mean "an item was written/confirmed on the other side"
+SYNCED_COUNT_KEYS = ("sent", "adopted", "updated", "written", "shipped", "cancelled",
+                     "cancelled_unsent", "restored")
+#: FlowResult.counts keys that mean "an item failed this run and was parked"
+FAILED_COUNT_KEYS = ("failed",)
+SIDES = ("myogo", "store")
+
+
+class FlowResultLike(Protocol):
+    """What :meth:`Metrics.record_flow_result` reads (``syncd.jobs.base.FlowResult``)."""
+
+    store: str
+    flow: str
+    ok: bool
+    duration: float
+    counts: Mapping[str, int]
+
+
+class Metrics:
+    """All daemon metrics, bound to one registry (``metrics.registry`` feeds ``/metrics``)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r, ns = self.registry, NAMESPACE
+        self.build_info = Gauge("build_info", "Constant 1, labelled with the version.",
+                                ["version"], namespace=ns, registry=r)
+        self.build_info.labels(version=__version__).set(1)
+        self.job_runs = Counter("job_runs", "Flow runs by outcome (ok|failed).",
+                                ["store", "flow", "result"], namespace=ns, registry=r)
+        self.job_duration = Histogram("job_duration_seconds", "Wall time of one flow run.",
+                                      ["store", "flow"], namespace=ns, registry=r,
+                                      buckets=DURATION_BUCKETS)
+        self.items_synced = Counter("items_synced", "Items written or confirmed remotely.",
+                                    ["store", "flow"], namespace=ns, registry=r)
+        self.items_failed = Counter("items_failed", "Items that failed and were parked.",
+                                    ["store", "flow"], namespace=ns, registry=r)
+        self.api_errors = Counter("api_errors", "Failed API calls by side and error kind "
+                                  "(config|auth|transient|data|timeout|...).",
+                                  ["side", "kind"], namespace=ns, registry=r)
+        self.api_retries = Counter("api_retries", "API calls retried by side and reason.",
+                                   ["side", "kind"], namespace=ns, registry=r)
+        self.cursor_lag = Gauge("cursor_lag_seconds", "How far a flow's cursor is behind "
+                                "now; grows when a flow is stuck.",
+                                ["store", "flow"], namespace=ns, registry=r)
+        self.last_success = Gauge("last_success_timestamp_seconds", "Unix time of the last "
+                                  "successful run of a flow.",
+                                  ["store", "flow"], namespace=ns, registry=r)
+        self.webhooks = Counter("webhooks_received", "Webhook deliveries by source "
+                                "(myogo or store name) and result.",
+                                ["source", "result"], namespace=ns, registry=r)
+
+    def record_job_run(self, store: str, flow: str, *, ok: bool, duration: float,
+                       synced: int = 0, failed: int = 0, finished_at: float | None = None
+                       ) -> None:
+        """Account for one finished flow run."""
+        self.job_runs.labels(store=store, flow=flow, result="ok" if ok else "failed").inc()
+        self.job_duration.labels(store=store, flow=flow).observe(max(duration, 0.0))
+        if synced:
+            self.items_synced.labels(store=store, flow=flow).inc(synced)
+        if failed:
+            self.items_failed.labels(store=store, flow=flow).inc(failed)
+        if ok:
+            when = finished_at if finished_at is not None else time.time()
+            self.last_success.labels(store=store, flow=flow).set(when)
+
+    def record_flow_result(self, result: FlowResultLike) -> None:
+        """:meth:`record_job_run` from a ``FlowResult`` (counts mapped by the key lists)."""
+        counts = result.counts
+        self.record_job_run(
+            result.store, result.flow, ok=result.ok, duration=result.duration,
+            synced=sum(int(counts.get(k, 0)) for k in SYNCED_COUNT_KEYS),
+            failed=sum(int(counts.get(k, 0)) for k in FAILED_COUNT_KEYS),
+        )
+
+    def record_api_error(self, side: str, kind: str) -> None:
+        self.api_errors.labels(side=_side(side), kind=kind).inc()
+
+    def record_api_retry(self, side: str, kind: str) -> None:
+        self.api_retries.labels(side=_side(side), kind=kind).inc()
+
+    def set_cursor_lag(self, store: str, flow: str, cursor: datetime | float | None,
+                       now: datetime | None = None) -> None:
+        """Lag from a cursor time (or seconds directly); None (no cursor yet) reads as 0."""
+        if cursor is None:
+            lag = 0.0
+        elif isinstance(cursor, datetime):
+            at = cursor if cursor.tzinfo else cursor.replace(tzinfo=UTC)
+            lag = ((now or datetime.now(UTC)) - at).total_seconds()
+        else:
+            lag = float(cursor)
+        self.cursor_lag.labels(store=store, flow=flow).set(max(lag, 0.0))
+
+    def record_webhook(self, source: str, result: str) -> None:
+        """result: accepted | unauthorized | too_large | unknown_store | error | disabled."""
+        self.webhooks.labels(source=source, result=result).inc()
+
+    def render(self) -> bytes:
+        """The text exposition format for ``/metrics``."""
+        return generate_latest(self.registry)
+
+
+def _side(side: str) -> str:
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {SIDES}, not {side!r}")
+    return side
+
+
+def render(registry: CollectorRegistry) -> tuple[bytes, str]:
+    """(body, content type) of the text exposition of ``registry``."""
+    return generate_latest(registry), CONTENT_TYPE_LATEST

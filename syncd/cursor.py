@@ -1,7 +1,8 @@
 """Time-based cursor helpers shared by connectors and flows.
 
 Rules (DESIGN.md, from the anchors): remember the run's start (the *signpost*); the saved
-cursor is never later than it; it is the max modified time seen minus a look-back overlap.
+cursor is never later than the signpost minus a look-back overlap, nor than the newest
+modified time seen, and never goes backwards.
 """
 
 from __future__ import annotations
@@ -46,14 +47,17 @@ def next_cursor(
     previous: datetime | None,
     overlap: timedelta = DEFAULT_OVERLAP,
 ) -> datetime | None:
-    """The cursor to save after a complete window.
+    """The cursor to save after a complete window (used with a strict "modified after").
 
-    ``min(max_seen, signpost) - overlap``, but never earlier than ``previous`` (no going
-    backwards forever on a quiet store) and None when nothing was ever seen.
+    ``min(max_seen, signpost - overlap)``: anything stamped up to ``signpost - overlap`` is
+    taken to be visible by the time the run started (commit delay and clock skew stay under
+    ``overlap``), so once a change is older than the overlap the window stops re-reading it
+    and a quiet store costs one request per flow; newer changes are read again next time.
+    Never earlier than ``previous``; None when nothing was ever seen.
     """
     if max_seen is None:
         return previous
-    candidate = min(max_seen, signpost) - overlap
+    candidate = min(max_seen, signpost - overlap)
     if previous is not None and candidate < previous:
         return previous
     return candidate

@@ -18,6 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from syncd.config import Config
 from syncd.engine import Engine
 from syncd.jobs.base import FLOWS, FlowResult
+from syncd.metrics import Metrics
 from syncd.notify import Notifier, watchdog_loop
 from syncd.state.db import StateDB
 
@@ -38,6 +39,8 @@ class Daemon:
         self.stop_event = asyncio.Event()
         self.engine: Engine | None = None
         self.cycles = 0
+        self.started = False
+        self.metrics = Metrics()
 
     def request_stop(self) -> None:
         self.stop_event.set()
@@ -75,6 +78,7 @@ class Daemon:
             async with Engine(self.config, self.db) as engine:
                 self.engine = engine
                 engine.on_result.append(self._status)
+                engine.on_result.append(self.metrics.record_flow_result)
                 for check in await engine.check():
                     (log.info if check.ok else log.warning)(
                         "startup_check", what=check.what, ok=check.ok, message=check.message)
@@ -83,6 +87,7 @@ class Daemon:
                 scheduler.start()
                 web = await self._start_web(engine)
                 watchdog = asyncio.create_task(watchdog_loop(self.notifier))
+                self.started = True
                 self.notifier.ready()
                 self.notifier.status(f"running {jobs} jobs for {len(engine.stores)} stores")
                 log.info("daemon_started", jobs=jobs, stores=len(engine.stores))

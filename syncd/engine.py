@@ -130,21 +130,23 @@ class Engine:
             callback(result)
         return result
 
-    async def drain(self, timeout: float) -> bool:
+    async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109 - a grace period, not a cancel
         """Stop starting work and wait for in-flight runs to finish their writes."""
         self.stopping.set()
         current = asyncio.current_task()
         pending = [t for t in self._running if t is not current]
         if not pending:
             return True
-        done, not_done = await asyncio.wait(pending, timeout=timeout)
+        _done, not_done = await asyncio.wait(pending, timeout=timeout)
         return not not_done
 
     async def check(self, *, stores: bool = True) -> list[CheckResult]:
         """Try the myOGO credentials and each store's ``check()``."""
         results: list[CheckResult] = []
         try:
-            await self.myogo.check()
+            # One cheap authenticated read: a reference no order has.
+            async for _page in self.myogo.iter_orders(reference="ogo-syncd-connection-check"):
+                break
             results.append(CheckResult("myogo", True, "credentials accepted"))
         except SyncdError as exc:
             results.append(CheckResult("myogo", False, str(exc)))

@@ -10,10 +10,7 @@ differently), so this module only routes them and enforces the size limit.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -31,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from syncd.metrics import Metrics
+from syncd.myogo.webhooks import verify_webhook as _verify
 
 log = structlog.get_logger("syncd.web")
 
@@ -51,23 +49,6 @@ StoreWebhookFn = Callable[[str, Mapping[str, str], bytes], Awaitable[int]]
 
 class BodyTooLarge(Exception):
     """The request body exceeds ``max_body``."""
-
-
-def _sign(key: str, body: bytes) -> str:
-    digest = hmac.new(key.encode("utf-8"), body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def _verify(key: str, body: bytes, signature: str | None) -> bool:
-    """Constant-time check of a base64 HMAC-SHA256 of the raw body (same as
-    ``syncd.myogo.webhooks.verify_webhook``; kept local until the two are deduplicated)."""
-    if not key or not signature:
-        return False
-    try:
-        given = signature.strip().encode("ascii")
-    except UnicodeEncodeError:
-        return False
-    return hmac.compare_digest(given, _sign(key, body).encode("ascii"))
 
 
 async def read_body(request: Request, max_body: int) -> bytes:

@@ -108,6 +108,14 @@ def raise_first(errors: list[BaseException]) -> None:
     raise errors[0]
 
 
+def already_parked(ctx: FlowContext, flow: str, key: str, content_hash: str | None) -> bool:
+    """True when this exact content already failed: wait for a change or ``retry``."""
+    from syncd.state.ops import is_parked
+
+    with ctx.db.session() as session:
+        return is_parked(session, ctx.name, flow, key, content_hash)
+
+
 def describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if isinstance(exc, ConfigError | DataError | TransientError) else (

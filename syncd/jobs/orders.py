@@ -19,6 +19,7 @@ from syncd.jobs.base import (
     FlowContext,
     FlowResult,
     IncompletePage,
+    already_parked,
     raise_first,
     record_run,
     run_bounded,
@@ -114,7 +115,10 @@ async def _send_one(ctx: FlowContext, result: FlowResult, order: Order) -> None:
     try:
         payload = order_payload(order, ctx.store)
     except DataError as exc:
-        _park(ctx, result, key, str(exc), order.content_hash())
+        if already_parked(ctx, FLOW, key, order.content_hash()):
+            result.counts["parked"] += 1
+        else:
+            _park(ctx, result, key, str(exc), order.content_hash())
         return
     h = payload_hash(payload)
     reference = payload["reference"]

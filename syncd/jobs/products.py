@@ -16,7 +16,14 @@ from sqlmodel import select
 
 from syncd.cursor import as_time, format_time, next_cursor, parse_time, utc_now
 from syncd.errors import DataError
-from syncd.jobs.base import FlowContext, FlowResult, raise_first, record_run, run_bounded
+from syncd.jobs.base import (
+    FlowContext,
+    FlowResult,
+    already_parked,
+    raise_first,
+    record_run,
+    run_bounded,
+)
 from syncd.mapping import product_payload
 from syncd.model import Product
 from syncd.myogo import ProductRequest
@@ -47,10 +54,15 @@ async def _sync(ctx: FlowContext, result: FlowResult) -> None:
 async def _push_store_changes(ctx: FlowContext, result: FlowResult) -> None:
     with ctx.db.session() as session:
         cursor = None if ctx.full else get_cursor(session, ctx.name, FLOW)
+        linked = session.exec(select(ProductLink.store_id).where(
+            ProductLink.store == ctx.name).limit(1)).first()
+    # First sync of a store: one paged read of myOGO's codes instead of a lookup per product.
+    known = await _myogo_codes(ctx) if linked is None else None
     async for page in ctx.connector.changed_products(cursor):
         result.counts["seen"] += len(page.items)
         errors = await run_bounded(
-            page.items, lambda p: _sync_one(ctx, result, p), ctx.concurrency, ctx.stopping
+            page.items, lambda p: _sync_one(ctx, result, p, known), ctx.concurrency,
+            ctx.stopping,
         )
         raise_first(errors)
         if not ctx.dry_run and page.cursor is not None:
@@ -77,12 +89,24 @@ def _fail(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str | 
         session.commit()
 
 
-async def _sync_one(ctx: FlowContext, result: FlowResult, product: Product) -> None:
+async def _myogo_codes(ctx: FlowContext) -> set[str]:
+    codes: set[str] = set()
+    async for page in ctx.myogo.iter_products():
+        codes.update(item.code for item in page if item.code)
+    return codes
+
+
+async def _sync_one(
+    ctx: FlowContext, result: FlowResult, product: Product, known: set[str] | None
+) -> None:
     key = product.store_id
     try:
         payload = product_payload(product, ctx.store)
     except DataError as exc:
-        _fail(ctx, result, key, str(exc), product.content_hash())
+        if already_parked(ctx, FLOW, key, product.content_hash()):
+            result.counts["parked"] += 1
+        else:
+            _fail(ctx, result, key, str(exc), product.content_hash())
         return
     h = payload_hash(payload)
     code = payload["code"]
@@ -112,12 +136,13 @@ async def _sync_one(ctx: FlowContext, result: FlowResult, product: Product) -> N
         result.counts["written"] += 1
         return
     try:
-        myogo_id = await _upsert(ctx, code, previous_code, payload)
+        myogo_id = await _upsert(ctx, code, previous_code, payload, known)
     except DataError as exc:
         _fail(ctx, result, key, f"myOGO refused product {code}: {exc}", h)
         return
     with ctx.db.session() as session:
-        link = session.get(ProductLink, (ctx.name, key)) or ProductLink(store=ctx.name, store_id=key)
+        link = session.get(ProductLink, (ctx.name, key))
+        link = link or ProductLink(store=ctx.name, store_id=key)
         link.sku = code
         link.content_hash = h
         link.myogo_id = myogo_id
@@ -132,17 +157,24 @@ async def _sync_one(ctx: FlowContext, result: FlowResult, product: Product) -> N
 
 
 async def _upsert(
-    ctx: FlowContext, code: str, previous_code: str | None, payload: dict[str, Any]
+    ctx: FlowContext, code: str, previous_code: str | None, payload: dict[str, Any],
+    known: set[str] | None,
 ) -> str | None:
-    """Update when myOGO has the product (renames use the old code in the path), else create."""
+    """Update when myOGO has the product (renames use the old code in the path), else create.
+
+    ``known`` is myOGO's set of codes when it was read up front (first sync), else None.
+    """
     body = ProductRequest.model_validate(payload)
     if previous_code is not None:
         try:
             return (await ctx.myogo.update_product(previous_code, body)).id
         except MyogoNotFoundError:
             pass  # deleted in myOGO: fall through and create it again
-    elif await ctx.myogo.find_product(code) is not None:
-        return (await ctx.myogo.update_product(code, body)).id
+    else:
+        exists = (code in known) if known is not None else (
+            await ctx.myogo.find_product(code) is not None)
+        if exists:
+            return (await ctx.myogo.update_product(code, body)).id
     return (await ctx.myogo.create_product(body)).id
 
 

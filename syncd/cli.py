@@ -106,9 +106,10 @@ def run(config: ConfigOpt = Path(DEFAULT_CONFIG)) -> None:
 
     cfg = _load(config)
     _setup_logging(cfg)
+    from syncd.state.db import StateDB
+
     try:
-        db = _db(cfg)
-        code = _run(Daemon(cfg, db).run())
+        code = _run(Daemon(cfg, StateDB.from_settings(cfg.daemon)).run())
     except AlreadyRunningError as exc:
         raise _fail(EX_TEMPFAIL, f"ogo-syncd: {exc}") from None
     raise typer.Exit(code)

@@ -30,7 +30,7 @@ FORMATS = ("auto", "console", "json")
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "warn": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
 #: chatty libraries: one line per HTTP request / job run; shown only at debug level
-QUIET_LIBRARIES = ("httpx", "httpcore", "apscheduler", "uvicorn.access", "hpack")
+QUIET_LIBRARIES = ("httpx", "httpcore", "apscheduler", "uvicorn.access", "hpack", "alembic")
 
 #: keys whose values are always masked (compared lower-case with '-' read as '_')
 SENSITIVE_KEYS = frozenset({

@@ -1,0 +1,219 @@
+"""Scaffold a pip-installable store connector package wired to the conformance kit.
+
+``create_connector("mystore", Path("."))`` writes ``./syncd-mystore/`` with a pyproject
+declaring the ``syncd.connectors`` entry point, a connector skeleton, and a conformance test
+with a ``StoreHandle`` skeleton. See docs/writing-a-connector.md.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+def _files(name: str) -> dict[str, str]:
+    package = f"syncd_{name}"
+    title = name.replace("_", " ").title().replace(" ", "")
+    return {
+        "pyproject.toml": f'''[build-system]
+requires = ["setuptools>=68", "wheel"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "syncd-{name.replace("_", "-")}"
+version = "0.1.0"
+description = "ogo-syncd store connector for {name}"
+requires-python = ">=3.11"
+dependencies = ["ogo-syncd"]
+
+[project.optional-dependencies]
+test = ["pytest>=8", "pytest-asyncio>=0.23"]
+
+[project.entry-points."syncd.connectors"]
+{name} = "{package}:{title}Connector"
+
+[tool.setuptools.packages.find]
+include = ["{package}*"]
+
+[tool.pytest.ini_options]
+asyncio_mode = "auto"
+asyncio_default_fixture_loop_scope = "function"
+testpaths = ["tests"]
+''',
+        f"{package}/__init__.py": f'''"""ogo-syncd connector for {name}."""
+
+from {package}.connector import {title}Connector, {title}Settings
+
+__all__ = ["{title}Connector", "{title}Settings"]
+''',
+        f"{package}/connector.py": f'''"""The {name} store connector.
+
+Fill in the TODOs; docs/writing-a-connector.md in ogo-syncd walks through them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import ClassVar
+
+import httpx
+from pydantic import Field, SecretStr
+
+from syncd.connector import Capability, ConnectorSettings, StoreConnector
+from syncd.model import ItemResult, Order, OrderRef, Page, Product, Shipment, StockLevel
+
+
+class {title}Settings(ConnectorSettings):
+    """The store's ``[stores.options]`` table; unknown keys are errors."""
+
+    url: str
+    api_key: SecretStr
+    page_size: int = Field(default=100, ge=1, le=250)   # the kit sets it small
+    allow_http: bool = False
+
+
+class {title}Connector(StoreConnector):
+    name: ClassVar[str] = "{name}"
+    Settings: ClassVar[type[{title}Settings]] = {title}Settings
+    #: declare only what is implemented: the kit skips contracts for the rest
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({{
+        Capability.PRODUCTS, Capability.ORDERS, Capability.STOCK, Capability.TRACKING,
+        Capability.CANCELLATIONS,
+    }})
+    settings: {title}Settings
+
+    def __init__(self, settings: {title}Settings, http: httpx.AsyncClient) -> None:
+        super().__init__(settings, http)
+
+    async def check(self) -> None:
+        # TODO: one cheap authenticated request; raise AuthError/ConfigError with a hint
+        raise NotImplementedError
+
+    async def changed_products(self, cursor: str | None) -> AsyncIterator[Page[Product]]:
+        # TODO: page through products changed after ``cursor``; every sellable SKU once
+        raise NotImplementedError
+        yield  # pragma: no cover - makes this an async generator
+
+    async def paid_orders(self, cursor: str | None) -> AsyncIterator[Page[Order]]:
+        raise NotImplementedError  # TODO
+        yield  # pragma: no cover
+
+    async def cancelled_orders(self, cursor: str | None) -> AsyncIterator[Page[OrderRef]]:
+        raise NotImplementedError  # TODO
+        yield  # pragma: no cover
+
+    async def set_stock(self, levels: Sequence[StockLevel]) -> Sequence[ItemResult]:
+        raise NotImplementedError  # TODO: one ItemResult per level; unknown SKU -> ok=False
+
+    async def mark_shipped(self, shipment: Shipment) -> None:
+        raise NotImplementedError  # TODO: read first; a second call must change nothing
+''',
+        "tests/test_conformance.py": f'''"""The conformance kit against the {name} connector.
+
+Write the handle against a test store, then run ``pytest``.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from {package} import {title}Connector, {title}Settings
+from syncd.testing.conformance import (
+    ConformanceSuite,
+    Fulfilment,
+    SeedOrder,
+    SeedProduct,
+    StoreHandle,
+)
+
+
+class {title}Handle:
+    """Seeds and inspects a test store directly (never through the connector)."""
+
+    shipping_method = "standard"   # TODO: a shipping-method code valid in the test store
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def reset(self) -> None:
+        raise NotImplementedError  # TODO: empty the test store
+
+    async def add_product(self, product: SeedProduct) -> list[str]:
+        raise NotImplementedError  # TODO: return store ids of the sellable SKUs
+
+    async def update_product_name(self, store_id: str, name: str) -> None:
+        raise NotImplementedError
+
+    async def add_order(self, order: SeedOrder) -> str:
+        raise NotImplementedError
+
+    async def pay_order(self, store_id: str) -> None:
+        raise NotImplementedError
+
+    async def cancel_order(self, store_id: str) -> None:
+        raise NotImplementedError
+
+    async def stock_of(self, sku: str) -> int | None:
+        raise NotImplementedError
+
+    async def fulfilments(self, store_id: str) -> list[Fulfilment]:
+        raise NotImplementedError
+
+    async def customer_notifications(self, store_id: str) -> int:
+        raise NotImplementedError
+
+    async def is_shipped(self, store_id: str) -> bool:
+        raise NotImplementedError
+
+    def settings(self, **overrides: object) -> {title}Settings:
+        fields: dict[str, object] = {{"url": self.url, "api_key": "test-key",
+                                      "allow_http": True}}
+        fields.update(overrides)
+        return {title}Settings(**fields)  # type: ignore[arg-type]
+
+    def connector(self, **overrides: object) -> {title}Connector:
+        return {title}Connector(self.settings(**overrides), httpx.AsyncClient(timeout=30))
+
+    def bad_credentials_settings(self) -> {title}Settings:
+        return self.settings(api_key="wrong-key")
+
+
+@pytest.fixture
+def store_handle() -> StoreHandle:
+    return {title}Handle("http://127.0.0.1:8080")   # TODO: start or point at a test store
+
+
+class Test{title}Conformance(ConformanceSuite):
+    pass
+''',
+        "README.md": f'''# syncd-{name.replace("_", "-")}
+
+ogo-syncd store connector for {name}.
+
+    pip install -e '.[test]'
+    pytest                      # runs the ogo-syncd conformance kit
+
+Select it in the ogo-syncd config with `connector = "{name}"`.
+''',
+    }
+
+
+def create_connector(name: str, directory: Path) -> Path:
+    """Write a connector project for ``name`` under ``directory``; return its root.
+
+    Refuses a name that is not a lower-case identifier and an existing project directory.
+    """
+    if not _NAME.match(name):
+        raise ValueError("connector name must be lower-case letters, digits and _, "
+                         "starting with a letter (2-40 characters)")
+    root = Path(directory) / f"syncd-{name.replace('_', '-')}"
+    if root.exists():
+        raise FileExistsError(f"{root} already exists")
+    for relative, text in _files(name).items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root

@@ -63,6 +63,23 @@ def next_cursor(
     return candidate
 
 
+def scan_cursor(
+    max_seen: datetime | None,
+    signpost: datetime,
+    previous: datetime | None,
+    overlap: timedelta = DEFAULT_OVERLAP,
+) -> datetime | None:
+    """``next_cursor`` for a page-number scan (myOGO's ``page``/``limit`` paging).
+
+    If an item changed while we paged (its modified time is at or after the signpost), the
+    pages may have shifted under us and skipped an item; keep the previous cursor so the
+    next run reads the whole window again.
+    """
+    if max_seen is not None and max_seen >= signpost:
+        return previous
+    return next_cursor(max_seen, signpost, previous, overlap)
+
+
 def as_time(value: object) -> datetime | None:
     """A datetime from a payload field that may already be one, or an ISO string."""
     if value is None:

@@ -94,8 +94,11 @@ class Daemon:
                 await self.stop_event.wait()
                 log.info("daemon_stopping")
                 self.notifier.stopping()
-                scheduler.shutdown(wait=False)
+                # Pause first: APScheduler's shutdown cancels running coroutine jobs, and
+                # in-flight writes must finish (their intents are already committed).
+                scheduler.pause()
                 drained = await engine.drain(self.config.daemon.shutdown_grace_seconds)
+                scheduler.shutdown(wait=False)
                 watchdog.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watchdog

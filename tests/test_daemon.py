@@ -125,3 +125,31 @@ def test_check_connect_reports_refused_credentials(sims: Sims, tmp_path: Path) -
     assert result.returncode == 78
     assert "FAILED myogo" in result.stdout
     assert "wrong-secret-123" not in result.stdout + result.stderr
+
+
+def test_sigterm_lets_in_flight_writes_finish_and_records_them(
+    sims: Sims, tmp_path: Path
+) -> None:
+    for i in range(40):
+        sims.woo.add_product(f"Slow {i}", f"SLOW-{i}", stock=1)
+    # Every product write takes a while, so SIGTERM lands in the middle of the run.
+    sims.myogo.add_fault("latency", method="POST", path="/products", rate=1.0, seconds=0.5)
+    config = write_config(sims, tmp_path, schedule="1m")
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(config, log)
+    try:
+        wait_for(lambda: len(sims.myogo.products) >= 2, 60, "the first product writes")
+    finally:
+        code = stop(proc)
+    assert code == 0, log.read_text()[-2000:]
+    assert "CancelledError" not in log.read_text()
+    in_myogo = {p["code"] for p in sims.myogo.products}
+    assert 0 < len(in_myogo) < 40          # it really stopped part-way
+    db = StateDB.from_settings(load_config(config).daemon)
+    from syncd.state.tables import ProductLink
+    with db.session() as session:
+        linked = {link.sku for link in session.exec(select(ProductLink))
+                  if link.status == "synced"}
+        runs = list(session.exec(select(JobRun).where(JobRun.job == "products")))
+    assert linked == in_myogo              # every write that happened is recorded
+    assert runs and all(r.finished_at is not None for r in runs)

@@ -156,3 +156,14 @@ def test_times_parse_leniently_naive_is_utc(text: str, expected: datetime) -> No
     assert parsed == expected
     assert as_time(parsed) == expected
     assert parse_time(format_time(expected)) == expected
+
+
+def test_scan_cursor_keeps_the_window_when_items_moved_during_the_scan() -> None:
+    from syncd.cursor import scan_cursor
+
+    signpost = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    previous = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
+    quiet = scan_cursor(datetime(2026, 11, 24, 11, 30, tzinfo=UTC), signpost, previous)
+    assert quiet == datetime(2026, 11, 24, 11, 30, tzinfo=UTC)
+    moved = scan_cursor(signpost + timedelta(seconds=1), signpost, previous)
+    assert moved == previous

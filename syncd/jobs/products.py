@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from syncd.cursor import as_time, format_time, next_cursor, parse_time, utc_now
+from syncd.cursor import as_time, format_time, parse_time, scan_cursor, utc_now
 from syncd.errors import DataError
 from syncd.jobs.base import (
     FlowContext,
@@ -212,7 +212,7 @@ async def _restore_myogo_edits(ctx: FlowContext, result: FlowResult) -> None:
             if edited and (max_seen is None or edited > max_seen):
                 max_seen = edited
             await _restore_one(ctx, result, item.code, item.model_dump(by_alias=True))
-    new = next_cursor(max_seen, signpost, saved)
+    new = scan_cursor(max_seen, signpost, saved)
     if not ctx.dry_run and new is not None and new != saved:
         with ctx.db.session() as session:
             set_cursor(session, ctx.name, MYOGO_STREAM, format_time(new))

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 
 from syncd.connector import Capability
-from syncd.cursor import as_time, format_time, next_cursor, parse_time, utc_now
+from syncd.cursor import as_time, format_time, parse_time, scan_cursor, utc_now
 from syncd.errors import SyncdError
 from syncd.jobs.base import FlowContext, FlowResult, record_run
 from syncd.model import StockLevel
@@ -75,7 +75,7 @@ async def _sync(ctx: FlowContext, result: FlowResult) -> None:
             return  # cursor not saved: the next run writes the rest
         await _push(ctx, result, todo[start:start + BATCH])
     with ctx.db.session() as session:
-        new = next_cursor(max_seen, signpost, saved, OVERLAP)
+        new = scan_cursor(max_seen, signpost, saved, OVERLAP)
         if new is not None:
             set_cursor(session, ctx.name, FLOW, format_time(new))
         elif saved is None:

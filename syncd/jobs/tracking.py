@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, func, select
 
-from syncd.cursor import as_time, format_time, next_cursor, parse_time, utc_now
+from syncd.cursor import as_time, format_time, parse_time, scan_cursor, utc_now
 from syncd.errors import DataError
 from syncd.jobs.base import FlowContext, FlowResult, raise_first, record_run, run_bounded
 from syncd.mapping import split_tracking
@@ -56,7 +56,7 @@ async def _sync(ctx: FlowContext, result: FlowResult) -> None:
         await apply_shipped(ctx, result, page)
         if ctx.stopping.is_set():
             return
-    new = next_cursor(max_seen, signpost, saved, OVERLAP)
+    new = scan_cursor(max_seen, signpost, saved, OVERLAP)
     if not ctx.dry_run and new is not None and new != saved:
         _save(ctx, new)
 

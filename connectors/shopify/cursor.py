@@ -4,7 +4,7 @@ A window starts at ``since`` (None = everything) and was opened at ``signpost`` 
 start). While a window is being read the cursor also carries the ``phase`` being paged,
 the GraphQL ``after`` cursor of the last completed page and the newest ``updatedAt`` seen,
 so a new connector instance resumes exactly after the last completed page. When the window
-is complete the next ``since`` is ``min(max_seen, signpost) - overlap`` (syncd.cursor).
+is complete the next ``since`` is ``min(max_seen, signpost - overlap)`` (syncd.cursor).
 """
 
 from __future__ import annotations

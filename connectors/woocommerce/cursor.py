@@ -8,7 +8,7 @@ items that change during a scan cannot shift unseen items out of reach.
 
 The cursor (JSON) holds the window start ``since``, the run's ``signpost``, the newest
 ``max_seen`` and the position. When a window completes only the next ``since`` remains:
-``min(max_seen, signpost) - overlap`` (``syncd.cursor.next_cursor``).
+``min(max_seen, signpost - overlap)`` (``syncd.cursor.next_cursor``).
 """
 
 from __future__ import annotations

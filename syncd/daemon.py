@@ -40,6 +40,7 @@ class Daemon:
         self.engine: Engine | None = None
         self.cycles = 0
         self.started = False
+        self.ready = asyncio.Event()   # set once the engine exists and jobs are scheduled
         self.metrics = Metrics()
 
     def request_stop(self) -> None:
@@ -88,6 +89,7 @@ class Daemon:
                 web = await self._start_web(engine)
                 watchdog = asyncio.create_task(watchdog_loop(self.notifier))
                 self.started = True
+                self.ready.set()
                 self.notifier.ready()
                 self.notifier.status(f"running {jobs} jobs for {len(engine.stores)} stores")
                 log.info("daemon_started", jobs=jobs, stores=len(engine.stores))

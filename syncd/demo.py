@@ -206,8 +206,9 @@ async def run_demo(*, cycles: int | None, interval: float, console: Console) -> 
     daemon = Daemon(config, StateDB.from_settings(config.daemon))
     daemon_task = asyncio.create_task(daemon.run())
     try:
-        while daemon.engine is None and not daemon_task.done():
-            await asyncio.sleep(0.05)
+        ready = asyncio.create_task(daemon.ready.wait())
+        await asyncio.wait({daemon_task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
         if daemon.engine is not None:
             daemon.engine.on_result.append(world.on_result)
         cycle = 0

@@ -13,7 +13,9 @@ from pathlib import Path
 EXE = [sys.executable, "-m", "syncd"]
 
 
-def start_daemon(config: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_daemon(
+    config: Path, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
             [*EXE, "run", "--config", str(config)],

@@ -278,7 +278,7 @@ async def test_no_change_cycle_is_cheap_and_writes_nothing(sims: Sims, engine: E
     for i in range(60):  # more than one page of everything (page_size 20)
         sims.woo.add_product(f"Extra {i}", f"X-{i}", stock=1)
     await run(engine, "products")
-    for i in range(25):
+    for _ in range(25):
         place_order(sims.woo, [("SKU-1", 1)])
     sims.woo.update_item(sims.woo.find_sku("SKU-2")["id"], {"name": "Cap v2"})
     place_order(sims.woo, [("SKU-2", 1)])

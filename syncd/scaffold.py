@@ -1,8 +1,10 @@
 """Scaffold a pip-installable store connector package wired to the conformance kit.
 
-``create_connector("mystore", Path("."))`` writes ``./syncd-mystore/`` with a pyproject
-declaring the ``syncd.connectors`` entry point, a connector skeleton, and a conformance test
-with a ``StoreHandle`` skeleton. See docs/writing-a-connector.md.
+``create_connector("mystore", Path("."))`` (or ``ogo-syncd new-connector mystore --dir .``)
+writes ``./syncd-mystore/`` with a pyproject declaring the ``syncd.connectors`` entry point,
+a connector skeleton, and a conformance test with a ``StoreHandle`` skeleton whose fixture
+closes what the handle opened. See docs/writing-a-connector.md; tests/test_scaffold_e2e.py
+fills one in as a JSON-file store, installs it with pip and runs its conformance test.
 """
 
 from __future__ import annotations
@@ -62,7 +64,12 @@ import httpx
 from pydantic import Field, SecretStr
 
 from syncd.connector import Capability, ConnectorSettings, StoreConnector
+from syncd.errors import AuthError, ConfigError, DataError, TransientError  # noqa: F401
 from syncd.model import ItemResult, Order, OrderRef, Page, Product, Shipment, StockLevel
+
+# Classify errors once, where you talk to the store: refused credentials -> AuthError,
+# other setup problems -> ConfigError, 429/5xx/network -> TransientError, one bad item ->
+# DataError (or an ItemResult with ok=False). No message may contain a secret.
 
 
 class {title}Settings(ConnectorSettings):
@@ -91,8 +98,13 @@ class {title}Connector(StoreConnector):
         # TODO: one cheap authenticated request; raise AuthError/ConfigError with a hint
         raise NotImplementedError
 
+    # Reads are async generators of Page(items, cursor): ``cursor`` (yours, opaque) must
+    # resume *after* that page in a new process; None passed in = from the beginning.
+    # Read ``self.settings.page_size`` items per request.
+
     async def changed_products(self, cursor: str | None) -> AsyncIterator[Page[Product]]:
         # TODO: page through products changed after ``cursor``; every sellable SKU once
+        # (a variant is its own Product with parent_id; a product without SKU has sku=None)
         raise NotImplementedError
         yield  # pragma: no cover - makes this an async generator
 
@@ -117,6 +129,8 @@ Write the handle against a test store, then run ``pytest``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
@@ -137,6 +151,7 @@ class {title}Handle:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._clients: list[httpx.AsyncClient] = []
 
     async def reset(self) -> None:
         raise NotImplementedError  # TODO: empty the test store
@@ -175,15 +190,25 @@ class {title}Handle:
         return {title}Settings(**fields)  # type: ignore[arg-type]
 
     def connector(self, **overrides: object) -> {title}Connector:
-        return {title}Connector(self.settings(**overrides), httpx.AsyncClient(timeout=30))
+        """A connector on the test store; ``page_size`` is among the overrides the kit uses."""
+        http = httpx.AsyncClient(timeout=30)
+        self._clients.append(http)
+        return {title}Connector(self.settings(**overrides), http)
 
     def bad_credentials_settings(self) -> {title}Settings:
         return self.settings(api_key="wrong-key")
 
+    async def aclose(self) -> None:
+        for http in self._clients:
+            await http.aclose()
+        self._clients.clear()
+
 
 @pytest.fixture
-def store_handle() -> StoreHandle:
-    return {title}Handle("http://127.0.0.1:8080")   # TODO: start or point at a test store
+async def store_handle() -> AsyncIterator[StoreHandle]:
+    handle = {title}Handle("http://127.0.0.1:8080")   # TODO: start or point at a test store
+    yield handle
+    await handle.aclose()
 
 
 class Test{title}Conformance(ConformanceSuite):
@@ -193,10 +218,12 @@ class Test{title}Conformance(ConformanceSuite):
 
 ogo-syncd store connector for {name}.
 
-    pip install -e '.[test]'
+    pip install -e '.[test]'    # in the environment ogo-syncd runs in
     pytest                      # runs the ogo-syncd conformance kit
+    ogo-syncd connectors        # lists "{name}" with the capabilities it declares
 
-Select it in the ogo-syncd config with `connector = "{name}"`.
+Select it in the ogo-syncd config with `connector = "{name}"`; its `[stores.options]`
+table is validated by `{title}Settings`.
 ''',
     }
 

@@ -45,10 +45,10 @@ def myogo() -> Iterator[tuple[MyogoSim, str]]:
     sim.close()
 
 
-async def eventually(check: object, what: str, timeout: float = 90) -> None:
+async def eventually(check: object, what: str, limit: float = 90) -> None:
     """Poll an async state check until it holds (not a timing assertion)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit
     while loop.time() < deadline:
         if await check():  # type: ignore[operator]
             return

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,6 +15,7 @@ import structlog
 
 from syncd.connector import StoreConnector
 from syncd.errors import ConfigError, DataError, TransientError
+from syncd.model import Page
 from syncd.state.tables import JobRun
 
 if TYPE_CHECKING:
@@ -106,6 +107,42 @@ def raise_first(errors: list[BaseException]) -> None:
             if isinstance(exc, kind):
                 raise exc
     raise errors[0]
+
+
+def start_cursor(ctx: FlowContext, stream: str) -> str | None:
+    """Where a connector stream resumes (None = from the start, also on ``--full``)."""
+    from syncd.state.ops import get_cursor
+
+    if ctx.full:
+        return None
+    with ctx.db.session() as session:
+        return get_cursor(session, ctx.name, stream)
+
+
+async def apply_pages(
+    ctx: FlowContext,
+    stream: str,
+    pages: AsyncIterator[Page[T]],
+    work: Callable[[T], Awaitable[None]],
+    result: FlowResult | None = None,
+) -> None:
+    """Apply every item of each page (bounded concurrency), then save the page's cursor.
+
+    The cursor is saved only when every item of the page is done or recorded as a failure;
+    a transient or config error stops the run with the cursor where it was.
+    """
+    from syncd.state.ops import set_cursor
+
+    async for page in pages:
+        if result is not None:
+            result.counts["seen"] += len(page.items)
+        raise_first(await run_bounded(page.items, work, ctx.concurrency, ctx.stopping))
+        if not ctx.dry_run and page.cursor is not None:
+            with ctx.db.session() as session:
+                set_cursor(session, ctx.name, stream, page.cursor)
+                session.commit()
+        if ctx.stopping.is_set():
+            break
 
 
 def already_parked(ctx: FlowContext, flow: str, key: str, content_hash: str | None) -> bool:

@@ -20,9 +20,11 @@ from syncd.jobs.base import (
     FlowResult,
     IncompletePage,
     already_parked,
+    apply_pages,
     raise_first,
     record_run,
     run_bounded,
+    start_cursor,
 )
 from syncd.jobs.products import payload_hash
 from syncd.mapping import order_payload, order_reference
@@ -30,14 +32,7 @@ from syncd.model import Order, OrderRef
 from syncd.myogo import OrderRequest
 from syncd.myogo.errors import MyogoUnknownOutcomeError, MyogoValidationError
 from syncd.state import OrderLink
-from syncd.state.ops import (
-    clear_failure,
-    get_cursor,
-    is_parked,
-    now,
-    record_failure,
-    set_cursor,
-)
+from syncd.state.ops import clear_failure, is_parked, now, record_failure
 
 FLOW = "orders"
 CANCEL_STREAM = "cancellations"
@@ -78,20 +73,8 @@ async def resolve_intents(ctx: FlowContext, result: FlowResult) -> None:
 
 
 async def _send_paid(ctx: FlowContext, result: FlowResult) -> None:
-    with ctx.db.session() as session:
-        cursor = None if ctx.full else get_cursor(session, ctx.name, FLOW)
-    async for page in ctx.connector.paid_orders(cursor):
-        result.counts["seen"] += len(page.items)
-        errors = await run_bounded(
-            page.items, lambda o: _send_one(ctx, result, o), ctx.concurrency, ctx.stopping
-        )
-        raise_first(errors)
-        if not ctx.dry_run and page.cursor is not None:
-            with ctx.db.session() as session:
-                set_cursor(session, ctx.name, FLOW, page.cursor)
-                session.commit()
-        if ctx.stopping.is_set():
-            break
+    pages = ctx.connector.paid_orders(start_cursor(ctx, FLOW))
+    await apply_pages(ctx, FLOW, pages, lambda o: _send_one(ctx, result, o), result)
 
 
 def _park(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str | None) -> None:
@@ -238,19 +221,8 @@ async def _update_new(
 
 
 async def _cancel_cancelled(ctx: FlowContext, result: FlowResult) -> None:
-    with ctx.db.session() as session:
-        cursor = None if ctx.full else get_cursor(session, ctx.name, CANCEL_STREAM)
-    async for page in ctx.connector.cancelled_orders(cursor):
-        errors = await run_bounded(
-            page.items, lambda r: _cancel_one(ctx, result, r), ctx.concurrency, ctx.stopping
-        )
-        raise_first(errors)
-        if not ctx.dry_run and page.cursor is not None:
-            with ctx.db.session() as session:
-                set_cursor(session, ctx.name, CANCEL_STREAM, page.cursor)
-                session.commit()
-        if ctx.stopping.is_set():
-            break
+    pages = ctx.connector.cancelled_orders(start_cursor(ctx, CANCEL_STREAM))
+    await apply_pages(ctx, CANCEL_STREAM, pages, lambda r: _cancel_one(ctx, result, r))
 
 
 def _set_status(ctx: FlowContext, key: str, reference: str, status: str) -> None:

@@ -20,9 +20,9 @@ from syncd.jobs.base import (
     FlowContext,
     FlowResult,
     already_parked,
-    raise_first,
+    apply_pages,
     record_run,
-    run_bounded,
+    start_cursor,
 )
 from syncd.mapping import product_payload
 from syncd.model import Product
@@ -53,24 +53,12 @@ async def _sync(ctx: FlowContext, result: FlowResult) -> None:
 
 async def _push_store_changes(ctx: FlowContext, result: FlowResult) -> None:
     with ctx.db.session() as session:
-        cursor = None if ctx.full else get_cursor(session, ctx.name, FLOW)
         linked = session.exec(select(ProductLink.store_id).where(
             ProductLink.store == ctx.name).limit(1)).first()
     # First sync of a store: one paged read of myOGO's codes instead of a lookup per product.
     known = await _myogo_codes(ctx) if linked is None else None
-    async for page in ctx.connector.changed_products(cursor):
-        result.counts["seen"] += len(page.items)
-        errors = await run_bounded(
-            page.items, lambda p: _sync_one(ctx, result, p, known), ctx.concurrency,
-            ctx.stopping,
-        )
-        raise_first(errors)
-        if not ctx.dry_run and page.cursor is not None:
-            with ctx.db.session() as session:
-                set_cursor(session, ctx.name, FLOW, page.cursor)
-                session.commit()
-        if ctx.stopping.is_set():
-            break
+    pages = ctx.connector.changed_products(start_cursor(ctx, FLOW))
+    await apply_pages(ctx, FLOW, pages, lambda p: _sync_one(ctx, result, p, known), result)
 
 
 def _fail(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str | None) -> None:

@@ -44,6 +44,16 @@ class CheckResult:
     message: str
 
 
+def _with_webhook_secret(store: StoreConfig) -> Any:
+    """The connector settings, given the store-level ``webhook_secret`` when the connector
+    has such a setting and it was not set in ``[stores.options]``."""
+    settings = store.settings
+    if (store.webhook_secret is not None and "webhook_secret" in type(settings).model_fields
+            and getattr(settings, "webhook_secret", None) is None):
+        return settings.model_copy(update={"webhook_secret": store.webhook_secret})
+    return settings
+
+
 class Engine:
     """Owns the clients for a config; ``async with Engine(config, db) as engine: ...``."""
 
@@ -71,7 +81,7 @@ class Engine:
             cls = load_connector(store.connector)
             http = httpx.AsyncClient(timeout=STORE_TIMEOUT, follow_redirects=False)
             self._http.append(http)
-            self.connectors[store.name] = cls(store.settings, http)
+            self.connectors[store.name] = cls(_with_webhook_secret(store), http)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -46,7 +46,11 @@ _NAMES = (r"consumer_secret|consumer_key|client_secret|access_token|refresh_toke
           r"|password|passwd|api_key|apikey|secret|token|key|signature|sig")
 _QUERY_PARAM = re.compile(rf"(?i)\b((?:{_NAMES})=)([^&\s\"'<>]+)")
 _JSON_FIELD = re.compile(rf"(?i)(\"(?:{_NAMES})\"\s*:\s*\")([^\"]*)(\")")
-_AUTH_SCHEME = re.compile(r"(?i)\b(Bearer|Basic|Digest|Token)\s+([A-Za-z0-9._~+/=-]{6,})")
+#: a credential after an auth scheme: must contain a digit or symbol, so prose such as
+#: "token endpoint answered" is kept (known secret values are masked by value anyway)
+_AUTH_SCHEME = re.compile(
+    r"(?i)\b(Bearer|Basic|Digest|Token)\s+(?=[A-Za-z]*[0-9._~+/=-])([A-Za-z0-9._~+/=-]{6,})"
+)
 _OGOKEY_HEADER = re.compile(r"(?i)\b(X-OgoKey|X-Shopify-Access-Token)(\s*[:=]\s*)(\S+)")
 
 _HANDLER_MARK = "_ogo_syncd_handler"

@@ -65,6 +65,9 @@ async def start_http_surface(daemon: Daemon, engine: Engine, listen: str) -> Web
         except ValueError as exc:
             log.warning("store_webhook_refused", store=store, reason=str(exc))
             return 401
+        except ConfigError as exc:  # e.g. no webhook secret configured for this store
+            log.warning("store_webhook_not_configured", store=store, reason=str(exc))
+            return 404
         flow = STORE_FLOWS.get(event.kind) if event is not None else None
         if flow is not None and engine.supports(store, flow):
             trigger(store, flow)

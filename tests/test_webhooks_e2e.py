@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from syncd.testing.myogo_sim import SIGNATURE_HEADER, sign_webhook
 from syncd.testing.woo_sim import deliver_pending, signed_delivery

@@ -15,10 +15,13 @@ from syncd.countries import ISO_COUNTRIES
 from syncd.errors import DataError
 from syncd.model import Order, Product
 
-# C0/C1 controls except tab/newline, and zero-width / bidi formatting characters.
+# C0/C1 controls except tab/newline, zero-width / bidi formatting characters, and lone
+# surrogates (valid in JSON text, but not encodable as UTF-8 on the way to myOGO).
 _INVISIBLE = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff"
+    r"\ud800-\udfff]"
 )
+MAX_PRICE = Decimal("1000000000")
 MAX_CODE_LENGTH = 100
 MAX_QUANTITY = 100_000
 
@@ -61,6 +64,8 @@ def check_sku(sku: str | None, what: str = "SKU") -> str:
 def _money(value: Decimal | None) -> float | None:
     if value is None:
         return None
+    if not value.is_finite() or value >= MAX_PRICE:
+        raise DataError(f"price {value} is out of range")
     if value < 0:
         raise DataError(f"negative price {value}")
     return float(value.quantize(Decimal("0.01")))

@@ -7,6 +7,7 @@ other 4xx -> ``DataError``. Messages never contain the keys (query auth puts the
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -102,10 +103,10 @@ class WooClient:
 
     async def get(self, path: str, params: dict[str, Any] | None = None,
                   api: str = API) -> Any:
-        return (await self.request("GET", path, params=params, api=api)).json()
+        return _json(await self.request("GET", path, params=params, api=api))
 
     async def send(self, method: str, path: str, body: Any, api: str = API) -> Any:
-        return (await self.request(method, path, json=body, api=api)).json()
+        return _json(await self.request(method, path, json=body, api=api))
 
     async def pages(self, path: str, params: dict[str, Any],
                     start: int = 1) -> AsyncIterator[tuple[int, list[Any], bool]]:
@@ -115,13 +116,24 @@ class WooClient:
         while True:
             response = await self.request("GET", path,
                                           params={**params, "page": page, "per_page": per_page})
-            rows = response.json()
+            rows = _json(response)
             total_pages = _total_pages(response, len(rows), per_page, page)
             last = page >= total_pages or len(rows) < per_page
             yield page, rows, last
             if last:
                 return
             page += 1
+
+
+def _json(response: httpx.Response) -> Any:
+    """The JSON body; bytes that are not UTF-8 (a plug-in writing Latin-1) become U+FFFD
+    instead of failing the whole page, and a body that is not JSON is a transient error."""
+    try:
+        return json.loads(response.content.decode("utf-8", errors="replace"))
+    except ValueError:
+        raise TransientError(
+            f"WooCommerce answered {response.request.method} {response.request.url.path} "
+            f"with a body that is not JSON (HTTP {response.status_code})") from None
 
 
 def _total_pages(response: httpx.Response, count: int, per_page: int, page: int) -> int:

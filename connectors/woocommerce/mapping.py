@@ -26,9 +26,10 @@ def _decimal(value: Any) -> Decimal | None:
     if value in (None, ""):
         return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation:
         return None
+    return number if number.is_finite() else None  # "NaN"/"Infinity" are not prices
 
 
 def plain(text: Any) -> str | None:

@@ -7,8 +7,10 @@ myOGO's ``modifiedAfter`` feed and compares it with what was last written).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +26,7 @@ from syncd.jobs.base import (
     record_run,
     start_cursor,
 )
-from syncd.mapping import product_payload
+from syncd.mapping import clean_text, product_payload
 from syncd.model import Product
 from syncd.myogo import ProductRequest
 from syncd.myogo.errors import MyogoNotFoundError
@@ -57,8 +59,12 @@ async def _push_store_changes(ctx: FlowContext, result: FlowResult) -> None:
             ProductLink.store == ctx.name).limit(1)).first()
     # First sync of a store: one paged read of myOGO's codes instead of a lookup per product.
     known = await _myogo_codes(ctx) if linked is None else None
+    # One writer per SKU at a time, so two store items with one SKU on a page can't both
+    # pass the duplicate check before either is linked.
+    locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
     pages = ctx.connector.changed_products(start_cursor(ctx, FLOW))
-    await apply_pages(ctx, FLOW, pages, lambda p: _sync_one(ctx, result, p, known), result)
+    await apply_pages(ctx, FLOW, pages, lambda p: _sync_one(ctx, result, p, known, locks),
+                      result)
 
 
 def _fail(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str | None) -> None:
@@ -85,6 +91,15 @@ async def _myogo_codes(ctx: FlowContext) -> set[str]:
 
 
 async def _sync_one(
+    ctx: FlowContext, result: FlowResult, product: Product, known: set[str] | None,
+    locks: dict[str, asyncio.Lock],
+) -> None:
+    code = clean_text(product.sku) or ""
+    async with locks[code]:
+        await _sync_locked(ctx, result, product, known)
+
+
+async def _sync_locked(
     ctx: FlowContext, result: FlowResult, product: Product, known: set[str] | None
 ) -> None:
     key = product.store_id

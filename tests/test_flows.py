@@ -297,3 +297,9 @@ async def test_no_change_cycle_is_cheap_and_writes_nothing(sims: Sims, engine: E
     assert writes(sims.myogo.request_counts()) == {}
     assert writes(dict(sims.woo.requests)) == {}
     assert all(n <= 4 for n in per_flow.values()), per_flow
+
+
+async def test_entity_encoded_store_names_arrive_as_text(sims: Sims, engine: Engine) -> None:
+    sims.woo.add_product("Salt &amp; Pepper &#8211; set", "SP-1")
+    await run(engine, "products")
+    assert [p["name"] for p in sims.myogo.products] == ["Salt & Pepper \u2013 set"]

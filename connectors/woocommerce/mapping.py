@@ -55,7 +55,8 @@ def to_product(row: Row, ean_meta_key: str | None) -> Product:
     """A simple product (a variable product's parent is never a SKU)."""
     images = row.get("images") or []
     return Product(
-        store_id=str(row["id"]), sku=_text(row.get("sku")), name=row.get("name") or "",
+        store_id=str(row["id"]), sku=_text(row.get("sku")),
+        name=html.unescape(row.get("name") or ""),  # WordPress stores titles entity-encoded
         ean=_ean(row, ean_meta_key), description=plain(row.get("description")),
         price=_decimal(row.get("price")),
         picture_url=_text(images[0].get("src")) if images else None,
@@ -67,7 +68,8 @@ def to_product(row: Row, ean_meta_key: str | None) -> Product:
 def to_variant(row: Row, parent: Row, ean_meta_key: str | None) -> Product:
     """One variation: its own SKU, name from the parent and its attribute options."""
     options = [str(a.get("option")) for a in row.get("attributes") or () if a.get("option")]
-    name = row.get("name") or " - ".join([parent.get("name") or "", *options]).strip(" -")
+    name = html.unescape(
+        row.get("name") or " - ".join([parent.get("name") or "", *options]).strip(" -"))
     image = row.get("image") or {}
     parent_images = parent.get("images") or []
     return Product(

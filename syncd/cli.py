@@ -303,11 +303,24 @@ def connectors(as_json: JsonOpt = False) -> None:
 def sim(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    merchant: Annotated[str, typer.Option(help="Merchant id (OAuth username).")] = "demo",
+    secret: Annotated[str, typer.Option(help="Merchant secret token (OAuth password).")] = "demo",
+    api_key: Annotated[str | None, typer.Option(
+        help="Also accept this X-OgoKey API key for the merchant.")] = None,
+    duplicate_reference: Annotated[str, typer.Option(
+        help="A second order with the same reference: 'reject' (400) or 'allow'.")] = "reject",
 ) -> None:
-    """Serve the myOGO simulator (token at /OAuth/Token, API under /api/v1, control at /_sim)."""
+    """Serve the myOGO simulator (token at /OAuth/Token, API under /api/v1, control at /_sim).
+
+    See docs/simulator.md for the control API (seed, ship, faults, request counts).
+    """
     from syncd.testing.myogo_sim import serve
 
-    serve(host=host, port=port)
+    if duplicate_reference not in ("reject", "allow"):
+        raise _fail(2, "--duplicate-reference must be 'reject' or 'allow'")
+    serve(host=host, port=port, merchants={merchant: secret},
+          api_keys={api_key: merchant} if api_key else None,
+          duplicate_reference=duplicate_reference)
 
 
 @app.command()

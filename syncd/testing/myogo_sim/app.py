@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from syncd.testing.myogo_sim.errors import (
@@ -61,7 +61,10 @@ class SimApp:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the client went away mid-upload (e.g. it was killed)
+            return
         method = request.method.upper()
         path = raw_path(scope)
         route, params, path_known = resolve(self.routes, method, path)

@@ -117,6 +117,7 @@ class DaemonSettings(_Strict):
     write_concurrency: int = Field(8, ge=1, le=256)     # concurrent remote writes per flow
     http_listen: str = ""                               # "127.0.0.1:9181"; "" = no HTTP surface
     shutdown_grace_seconds: float = Field(30.0, ge=0)
+    lease_seconds: float = Field(60.0, ge=1, le=3600)   # PostgreSQL: a flow's lease
 
     @field_validator("state_db")
     @classmethod

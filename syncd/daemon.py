@@ -21,6 +21,7 @@ from syncd.jobs.base import FLOWS, FlowResult
 from syncd.metrics import Metrics
 from syncd.notify import Notifier, watchdog_loop
 from syncd.state.db import StateDB
+from syncd.state.lease import claim_config_stores
 
 log = structlog.get_logger("syncd.daemon")
 #: runs are staggered at start-up so one store's four flows don't all hit at once
@@ -55,6 +56,7 @@ class Daemon:
     def schedule(self, scheduler: AsyncIOScheduler, engine: Engine) -> int:
         jobs = 0
         start = datetime.now(UTC)
+        stagger = self._stagger(engine)
         for store in engine.stores.values():
             for flow in FLOWS:
                 interval: timedelta | None = getattr(store.schedule, flow)
@@ -65,16 +67,25 @@ class Daemon:
                     seconds=interval.total_seconds(), jitter=_jitter(interval),
                     id=f"{store.name}:{flow}", name=f"{store.name}:{flow}",
                     max_instances=1, coalesce=True, misfire_grace_time=None,
-                    next_run_time=start + START_STAGGER * jobs,
+                    next_run_time=start + stagger * jobs,
                 )
                 jobs += 1
         return jobs
+
+    def _stagger(self, engine: Engine) -> timedelta:
+        """Spread the first runs, but finish the first cycle within the shortest interval."""
+        intervals = [i for store in engine.stores.values() for flow in FLOWS
+                     if (i := getattr(store.schedule, flow)) is not None]
+        if not intervals:
+            return START_STAGGER
+        return min(START_STAGGER, min(intervals) / len(intervals))
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         self.db.migrate()
+        claim_config_stores(self.db, self.config)   # shared PostgreSQL: store names per merchant
         with self.db.daemon_lock():
             async with Engine(self.config, self.db) as engine:
                 self.engine = engine

@@ -1,7 +1,8 @@
 """The engine: one myOGO client, one connector per store, the state DB, and the flows.
 
 Used by the daemon (scheduled runs, webhook triggers) and by the CLI (one-off runs). One
-flow of one store never runs twice at once in a process (a lock per store and flow).
+flow of one store never runs twice at once in a process (a lock per store and flow), nor
+across daemons sharing a PostgreSQL state DB (a lease per store and flow).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from syncd.jobs import orders, products, stock, tracking
 from syncd.jobs.base import FLOWS, FlowContext, FlowResult
 from syncd.myogo import MyogoClient
 from syncd.state.db import StateDB
+from syncd.state.lease import LeaseManager
 
 FlowRunner = Callable[[FlowContext], Awaitable[FlowResult]]
 RUNNERS: dict[str, FlowRunner] = {
@@ -75,6 +77,7 @@ class Engine:
         self._running: set[asyncio.Task[Any]] = set()
         self.last_results: dict[tuple[str, str], FlowResult] = {}
         self.on_result: list[Callable[[FlowResult], None]] = []
+        self.leases = LeaseManager.for_config(config, db)   # PostgreSQL: one runner per flow
 
     async def __aenter__(self) -> Engine:
         for store in self.stores.values():
@@ -131,7 +134,15 @@ class Engine:
                     result = FlowResult(store=store, flow=flow, ok=False,
                                         error="not started: shutting down")
                     return result
-                result = await RUNNERS[flow](self.context(store, **options))
+                # Across daemons sharing a PostgreSQL DB: run only while holding the lease.
+                async with self.leases.hold(store, flow, self.stopping,
+                                            needed=not options.get("dry_run")) as lease:
+                    if not lease.held:
+                        result = lease.skipped(store, flow)
+                    else:
+                        ctx = self.context(store, **options)
+                        ctx.stopping = lease.stopping
+                        result = await RUNNERS[flow](ctx)
         finally:
             if task is not None:
                 self._running.discard(task)

@@ -1,8 +1,12 @@
 """The state database: engine, sessions, migrations and the one-daemon-per-database lock.
 
-SQLite (WAL) by default, PostgreSQL by URL. Migrations are alembic revisions shipped inside
-this package, run programmatically, so they work from an installed wheel with no
-``alembic.ini`` around.
+SQLite (WAL) by default, PostgreSQL by URL (``postgresql+psycopg://user:pass@host/db``,
+psycopg 3). Migrations are alembic revisions shipped inside this package, run
+programmatically, so they work from an installed wheel with no ``alembic.ini`` around;
+the same revisions serve both databases.
+
+SQLite: one daemon per file (an ``flock``). PostgreSQL: any number of daemons may share a
+database; they split the work with leases per (store, flow) (``syncd.state.lease``).
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from syncd.errors import ConfigError, SyncdError
+from syncd.state import lease as _lease_tables  # noqa: F401  (registers lease, store_owner)
 
 if TYPE_CHECKING:
     from syncd.config import DaemonSettings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+#: plain ``postgresql://`` would pick psycopg2; psycopg 3 is the driver we ship for
+_PG_DEFAULT_DRIVER = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 
 
 class AlreadyRunningError(SyncdError):
@@ -45,7 +52,10 @@ class StateDB:
     def __init__(self, url: str) -> None:
         self.url = url
         self._url = make_url(url)
+        if self._url.drivername in _PG_DEFAULT_DRIVER:
+            self._url = self._url.set(drivername=_PG_DEFAULT_DRIVER[self._url.drivername])
         self.is_sqlite = self._url.get_backend_name() == "sqlite"
+        self.is_postgres = self._url.get_backend_name() == "postgresql"
         self.sqlite_path = _sqlite_file(self._url.database) if self.is_sqlite else None
         if self.sqlite_path is not None:
             _prepare_sqlite_file(self.sqlite_path)
@@ -57,8 +67,11 @@ class StateDB:
 
     def _create_engine(self) -> Engine:
         if not self.is_sqlite:
+            # UTC sessions: raw SQL sees the same times the tables store.
+            connect_args = ({"options": "-c timezone=UTC", "application_name": "ogo-syncd"}
+                            if self.is_postgres else {})
             try:
-                return create_engine(self._url, pool_pre_ping=True)
+                return create_engine(self._url, pool_pre_ping=True, connect_args=connect_args)
             except ModuleNotFoundError as exc:
                 raise ConfigError(f"the database driver for {self._url.drivername} is not "
                                   f"installed ({exc.name}); for PostgreSQL: "
@@ -111,8 +124,9 @@ class StateDB:
     def migrate(self) -> None:
         """Bring the schema to the newest revision; a no-op (and quiet) when it is there.
 
-        On SQLite the upgrade runs inside ``BEGIN IMMEDIATE`` so two processes starting at
-        once migrate one after the other instead of both creating tables.
+        On SQLite the upgrade runs inside ``BEGIN IMMEDIATE``, on PostgreSQL under a
+        transaction-scoped advisory lock (DDL is transactional there), so two processes
+        starting at once migrate one after the other instead of both creating tables.
         """
         head = self.head_revision()
         if self.current_revision() == head:
@@ -122,6 +136,9 @@ class StateDB:
             with self.engine.connect() as conn:
                 if self.is_sqlite:
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
+                elif self.is_postgres:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                 {"key": _MIGRATION_LOCK_KEY})
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
                 conn.commit()
@@ -134,40 +151,23 @@ class StateDB:
 
     @contextlib.contextmanager
     def daemon_lock(self) -> Iterator[None]:
-        """Held for the daemon's lifetime: a second daemon on the same DB refuses to start."""
-        if self.is_sqlite:
-            if self.sqlite_path is None:    # in-memory: nobody else can see it
-                yield
-                return
+        """Held for the daemon's lifetime.
+
+        SQLite: a second daemon on the same file refuses to start (``AlreadyRunningError``).
+        PostgreSQL: nothing to hold; several daemons may share the database and split the
+        work through leases per (store, flow), see ``syncd.state.lease``.
+        """
+        if self.is_sqlite and self.sqlite_path is not None:
             with _flock(self.sqlite_path.with_name(self.sqlite_path.name + ".lock"),
                         self.describe()):
                 yield
-        else:
-            with self._pg_advisory_lock():
-                yield
+        else:    # in-memory SQLite: nobody else can see it; PostgreSQL: leases
+            yield
 
-    @contextlib.contextmanager
-    def _pg_advisory_lock(self) -> Iterator[None]:
-        # TODO(postgres): untested path. A session-level advisory lock on a dedicated
-        # connection, held for the daemon's lifetime; the key is derived from the database
-        # name so two daemons on different databases of one server do not collide.
-        digest = hashlib.sha256(f"ogo-syncd:{self._url.database}".encode()).digest()
-        key = int.from_bytes(digest[:8], "big", signed=True)
-        conn = self.engine.connect()
-        try:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
-            conn.commit()
-            if not got:
-                raise AlreadyRunningError(
-                    f"another ogo-syncd is already using the state database {self.describe()} "
-                    f"(PostgreSQL advisory lock {key} is held)")
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                conn.commit()
-        finally:
-            conn.close()
+
+#: serialises concurrent ``migrate()`` calls on one PostgreSQL database
+_MIGRATION_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"ogo-syncd:migrate").digest()[:8], "big", signed=True)
 
 
 def describe_url(url: str) -> str:

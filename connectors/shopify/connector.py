@@ -288,8 +288,9 @@ class ShopifyConnector(StoreConnector):
             search = " OR ".join(f"sku:{search_value(s)}" for s in batch)
             after: str | None = None
             while True:
-                data = await self.gql.execute(queries.INVENTORY_ITEMS_BY_SKU,
-                                              {"first": 250, "after": after, "query": search})
+                # first = the batch size, not 250: Shopify charges by the requested size
+                variables = {"first": len(batch), "after": after, "query": search}
+                data = await self.gql.execute(queries.INVENTORY_ITEMS_BY_SKU, variables)
                 conn = data["productVariants"]
                 for node in conn["nodes"]:
                     sku = node.get("sku")

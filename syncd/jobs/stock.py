@@ -45,9 +45,6 @@ async def _sync(ctx: FlowContext, result: FlowResult) -> None:
     with ctx.db.session() as session:
         saved = parse_time(get_cursor(session, ctx.name, FLOW))
         last_full = parse_time(get_cursor(session, ctx.name, FULL_STREAM))
-        previous = {row.sku: row.quantity for row in session.exec(
-            select(PushedLevel).where(PushedLevel.store == ctx.name))}
-        known = _known_skus(ctx, session)
     full = ctx.full or saved is None or last_full is None or signpost - last_full > FULL_EVERY
     levels: dict[str, int] = {}
     max_seen: datetime | None = None
@@ -60,6 +57,15 @@ async def _sync(ctx: FlowContext, result: FlowResult) -> None:
             if modified and (max_seen is None or modified > max_seen):
                 max_seen = modified
     result.counts["seen"] = len(levels)
+    previous: dict[str, int] = {}
+    known: set[str] | None = None
+    if levels or full:
+        # A quiet incremental feed needs neither (nothing to compare, nothing to guard):
+        # reading every pushed level and product link made a no-change run O(catalogue).
+        with ctx.db.session() as session:
+            previous = {row.sku: row.quantity for row in session.exec(
+                select(PushedLevel).where(PushedLevel.store == ctx.name))}
+            known = _known_skus(ctx, session)
     if known is not None:
         levels = {sku: qty for sku, qty in levels.items() if sku in known}
     _guard(ctx, full, levels, previous)

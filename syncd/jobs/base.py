@@ -153,6 +153,40 @@ def already_parked(ctx: FlowContext, flow: str, key: str, content_hash: str | No
         return is_parked(session, ctx.name, flow, key, content_hash)
 
 
+def park(
+    ctx: FlowContext, result: FlowResult, flow: str, link_table: Any, key: str, reason: str,
+    content_hash: str | None, *, keep: frozenset[str] = frozenset(),
+) -> None:
+    """Record an item as failed with its reason (the ``failure`` row and its link's status,
+    unless the link is in one of the ``keep`` states); in a dry run, only say so."""
+    from syncd.state.ops import now, record_failure
+
+    result.counts["failed"] += 1
+    if ctx.dry_run:
+        ctx.would(f"{flow}: {key} fails: {reason}")
+        return
+    with ctx.db.session() as session:
+        link = session.get(link_table, (ctx.name, key))
+        if link is not None and link.status not in keep:
+            link.status = "failed"
+            link.error = reason
+            link.updated_at = now()
+            session.add(link)
+        record_failure(session, ctx.name, flow, key, reason, content_hash)
+        session.commit()
+
+
+def park_unmappable(
+    ctx: FlowContext, result: FlowResult, flow: str, link_table: Any, key: str,
+    error: DataError, content_hash: str,
+) -> None:
+    """A record the mapping refused: park it once; the same content later is only counted."""
+    if already_parked(ctx, flow, key, content_hash):
+        result.counts["parked"] += 1
+    else:
+        park(ctx, result, flow, link_table, key, str(error), content_hash)
+
+
 def describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if isinstance(exc, ConfigError | DataError | TransientError) else (

@@ -19,8 +19,9 @@ from syncd.jobs.base import (
     FlowContext,
     FlowResult,
     IncompletePage,
-    already_parked,
     apply_pages,
+    park,
+    park_unmappable,
     raise_first,
     record_run,
     run_bounded,
@@ -78,19 +79,7 @@ async def _send_paid(ctx: FlowContext, result: FlowResult) -> None:
 
 
 def _park(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str | None) -> None:
-    result.counts["failed"] += 1
-    if ctx.dry_run:
-        ctx.would(f"orders: {key} fails: {reason}")
-        return
-    with ctx.db.session() as session:
-        link = session.get(OrderLink, (ctx.name, key))
-        if link is not None and link.status not in DONE:
-            link.status = "failed"
-            link.error = reason
-            link.updated_at = now()
-            session.add(link)
-        record_failure(session, ctx.name, FLOW, key, reason, h)
-        session.commit()
+    park(ctx, result, FLOW, OrderLink, key, reason, h, keep=DONE)
 
 
 async def _send_one(ctx: FlowContext, result: FlowResult, order: Order) -> None:
@@ -98,10 +87,7 @@ async def _send_one(ctx: FlowContext, result: FlowResult, order: Order) -> None:
     try:
         payload = order_payload(order, ctx.store)
     except DataError as exc:
-        if already_parked(ctx, FLOW, key, order.content_hash()):
-            result.counts["parked"] += 1
-        else:
-            _park(ctx, result, key, str(exc), order.content_hash())
+        park_unmappable(ctx, result, FLOW, OrderLink, key, exc, order.content_hash())
         return
     h = payload_hash(payload)
     reference = payload["reference"]

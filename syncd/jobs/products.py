@@ -21,8 +21,9 @@ from syncd.errors import DataError
 from syncd.jobs.base import (
     FlowContext,
     FlowResult,
-    already_parked,
     apply_pages,
+    park,
+    park_unmappable,
     record_run,
     start_cursor,
 )
@@ -31,7 +32,7 @@ from syncd.model import Product
 from syncd.myogo import ProductRequest
 from syncd.myogo.errors import MyogoNotFoundError
 from syncd.state import ProductLink
-from syncd.state.ops import clear_failure, get_cursor, is_parked, now, record_failure, set_cursor
+from syncd.state.ops import clear_failure, get_cursor, is_parked, now, set_cursor
 
 FLOW = "products"
 MYOGO_STREAM = "myogo_products"
@@ -68,19 +69,7 @@ async def _push_store_changes(ctx: FlowContext, result: FlowResult) -> None:
 
 
 def _fail(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str | None) -> None:
-    result.counts["failed"] += 1
-    if ctx.dry_run:
-        ctx.would(f"products: {key} fails: {reason}")
-        return
-    with ctx.db.session() as session:
-        link = session.get(ProductLink, (ctx.name, key))
-        if link is not None:
-            link.status = "failed"
-            link.error = reason
-            link.updated_at = now()
-            session.add(link)
-        record_failure(session, ctx.name, FLOW, key, reason, h)
-        session.commit()
+    park(ctx, result, FLOW, ProductLink, key, reason, h)
 
 
 async def _myogo_codes(ctx: FlowContext) -> set[str]:
@@ -106,10 +95,7 @@ async def _sync_locked(
     try:
         payload = product_payload(product, ctx.store)
     except DataError as exc:
-        if already_parked(ctx, FLOW, key, product.content_hash()):
-            result.counts["parked"] += 1
-        else:
-            _fail(ctx, result, key, str(exc), product.content_hash())
+        park_unmappable(ctx, result, FLOW, ProductLink, key, exc, product.content_hash())
         return
     h = payload_hash(payload)
     code = payload["code"]

@@ -53,7 +53,8 @@ async def cycle(engine: Engine, myogo: SimProcess, woo: SimProcess) -> CycleFigu
         myogo.clear_requests()
         woo.clear_requests()
         cpu0 = time.process_time()
-        counts = await run_flow(engine, flow)
+        # The catalogue is new in myOGO (stock 0): the first stock run needs --force.
+        counts = await run_flow(engine, flow, force=True)
         cpu = time.process_time() - cpu0
         m, w = myogo.requests(), woo.requests()
         m.pop("POST /OAuth/Token", None)   # the token, once per daemon start: not per flow

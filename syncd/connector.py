@@ -27,6 +27,7 @@ class Capability(StrEnum):
     PRODUCTS = "products"            # changed_products
     ORDERS = "orders"                # paid_orders
     STOCK = "stock"                  # set_stock
+    STOCK_LEVELS = "stock_levels"    # stock_levels (read the store's current stock)
     TRACKING = "tracking"            # mark_shipped
     CANCELLATIONS = "cancellations"  # cancelled_orders
     WEBHOOKS = "webhooks"            # parse_webhook
@@ -77,6 +78,15 @@ class StoreConnector(abc.ABC):
     async def set_stock(self, levels: Sequence[StockLevel]) -> Sequence[ItemResult]:
         """Write stock levels; one ``ItemResult`` per level (unknown SKU is a result)."""
         raise NotImplementedError(f"{self.name} does not write stock")
+
+    async def stock_levels(self, skus: Sequence[str]) -> Mapping[str, int | None]:
+        """The store's current stock of these SKUs, for the first-run guard and dry runs.
+
+        An int is the tracked quantity; ``None`` means the store sells the SKU without
+        tracking a quantity (so writing 0 would stop its sales). SKUs the store does not
+        have are left out.
+        """
+        raise NotImplementedError(f"{self.name} does not read stock levels")
 
     async def mark_shipped(self, shipment: Shipment) -> None:
         """Record tracking and mark the order shipped. Must be idempotent: check first."""

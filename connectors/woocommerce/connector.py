@@ -28,7 +28,7 @@ class WooCommerceConnector(StoreConnector):
     Settings: ClassVar[type[WooCommerceSettings]] = WooCommerceSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset({
         Capability.PRODUCTS, Capability.ORDERS, Capability.STOCK, Capability.TRACKING,
-        Capability.CANCELLATIONS, Capability.WEBHOOKS,
+        Capability.CANCELLATIONS, Capability.WEBHOOKS, Capability.STOCK_LEVELS,
     })
     settings: WooCommerceSettings
 
@@ -118,6 +118,19 @@ class WooCommerceConnector(StoreConnector):
                     if row.get("sku") in chunk:
                         found.setdefault(row["sku"], row)
         return found
+
+    async def stock_levels(self, skus: Sequence[str]) -> Mapping[str, int | None]:
+        """``stock_quantity`` where stock is managed (also at the parent: "parent"); an
+        unmanaged SKU is None while in stock or on backorder, 0 when out of stock."""
+        levels: dict[str, int | None] = {}
+        for sku, row in (await self._ids_by_sku(list(skus))).items():
+            if row.get("type") == "variable":
+                continue            # a parent's SKU: stock is written to its variations
+            if row.get("manage_stock") in (True, "parent"):
+                levels[sku] = max(0, int(row.get("stock_quantity") or 0))
+            else:
+                levels[sku] = 0 if row.get("stock_status") == "outofstock" else None
+        return levels
 
     async def set_stock(self, levels: Sequence[StockLevel]) -> Sequence[ItemResult]:
         """Absolute stock, ``manage_stock`` on; batches of <= 100 per endpoint."""

@@ -3,12 +3,14 @@
 Reads myOGO's stock feed since the cursor and writes ``stockAvailable`` to the store for
 SKUs whose level changed. Stock 0 is a real value. A full reconcile (first run, once a
 day, or ``--full``) writes every level, which also undoes stock edited in the store.
-Empty-source guard: a feed that would zero most of the catalogue is refused unless forced.
+Empty-source guard: a feed that would zero most of the catalogue is refused unless forced;
+on the first run (nothing pushed yet) it compares with the store's current levels when the
+connector can read them (``Capability.STOCK_LEVELS``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlmodel import select
@@ -68,13 +70,20 @@ async def _sync(ctx: FlowContext, result: FlowResult) -> None:
             known = _known_skus(ctx, session)
     if known is not None:
         levels = {sku: qty for sku, qty in levels.items() if sku in known}
-    _guard(ctx, full, levels, previous)
     todo = [StockLevel(sku=sku, quantity=qty) for sku, qty in sorted(levels.items())
             if full or previous.get(sku) != qty]
+    first = saved is None
+    store_levels: Mapping[str, int | None] | None = None
+    if todo and (ctx.dry_run or (first and not ctx.force)) \
+            and Capability.STOCK_LEVELS in ctx.connector.capabilities:
+        store_levels = await ctx.connector.stock_levels([level.sku for level in todo])
     if ctx.dry_run:
-        for level in todo:
-            ctx.would(f"stock: set {level.sku} to {level.quantity} in the store")
-        result.counts["written"] = len(todo)
+        _plan(ctx, result, todo, store_levels)
+    if first and store_levels is not None:
+        _first_run_guard(ctx, levels, store_levels)
+    else:
+        _guard(ctx, full, levels, previous)
+    if ctx.dry_run:
         return
     for start in range(0, len(todo), BATCH):
         if ctx.stopping.is_set():
@@ -114,6 +123,46 @@ def _guard(ctx: FlowContext, full: bool, levels: dict[str, int], previous: dict[
         raise SourceEmptyError(
             f"myOGO would set {len(zeroed)} of {in_stock} in-stock SKUs to 0: not applied "
             "(run `ogo-syncd sync stock --force` if this is right)")
+
+
+def _plan(ctx: FlowContext, result: FlowResult, todo: Sequence[StockLevel],
+          store_levels: Mapping[str, int | None] | None) -> None:
+    """Dry run: ``SKU: store level -> myOGO level`` for each level that would change."""
+    for level in todo:
+        if store_levels is None:
+            ctx.would(f"stock: set {level.sku} to {level.quantity} in the store")
+            result.counts["written"] += 1
+        elif level.sku not in store_levels:
+            ctx.would(f"stock: set {level.sku}: not in the store -> {level.quantity} (fails)")
+            result.counts["failed"] += 1
+        elif store_levels[level.sku] == level.quantity:
+            result.counts["unchanged"] += 1
+        else:
+            held = store_levels[level.sku]
+            shown = "in stock, not tracked" if held is None else str(held)
+            ctx.would(f"stock: set {level.sku}: {shown} -> {level.quantity}")
+            result.counts["written"] += 1
+
+
+def _first_run_guard(ctx: FlowContext, levels: dict[str, int],
+                     store_levels: Mapping[str, int | None]) -> None:
+    """First run: nothing pushed yet to compare with, so compare with the store itself.
+
+    Products new in myOGO show stock 0 until goods arrive; writing that over a live
+    store's levels (a merchant switching from another integration) empties the shop.
+    """
+    if ctx.force:
+        return
+    in_stock = [sku for sku, held in store_levels.items() if held is None or held > 0]
+    zeroed = [sku for sku in in_stock if levels.get(sku) == 0]
+    if len(zeroed) > MIN_ZEROED and len(zeroed) > ZERO_SHARE * len(in_stock):
+        raise SourceEmptyError(
+            f"first stock run for store {ctx.name!r}: myOGO would set {len(zeroed)} of the "
+            f"{len(in_stock)} SKUs in stock in the store to 0 (e.g. {', '.join(zeroed[:3])}): "
+            "not applied. Usual causes: the goods have not arrived at the warehouse yet, or "
+            "myOGO has other product codes. See every change with "
+            f"`ogo-syncd sync stock --store {ctx.name} --dry-run`; when the levels are right, "
+            f"apply them with `ogo-syncd sync stock --store {ctx.name} --force`")
 
 
 async def _push(ctx: FlowContext, result: FlowResult, batch: Sequence[StockLevel]) -> None:

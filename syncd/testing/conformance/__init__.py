@@ -20,7 +20,12 @@ The kit resets the store before each contract test. Contracts for capabilities t
 connector does not declare are skipped with the reason. ``handle.connector(page_size=N)``
 must give a connector reading N items per request (and writing at most N per batch); a
 connector whose setting has another name translates it in its handle.
+
+``ConformanceSuite`` is imported on first use: the handle types are needed by the
+simulators (and so by ``ogo-syncd demo``) in an install without pytest, the suite is not.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from syncd.testing.conformance.handle import (
     Fulfilment,
@@ -30,9 +35,19 @@ from syncd.testing.conformance.handle import (
     SeedVariant,
     StoreHandle,
 )
-from syncd.testing.conformance.suite import ConformanceSuite
+
+if TYPE_CHECKING:
+    from syncd.testing.conformance.suite import ConformanceSuite
 
 __all__ = [
     "ConformanceSuite", "Fulfilment", "SeedAddress", "SeedOrder", "SeedProduct", "SeedVariant",
     "StoreHandle",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ConformanceSuite":
+        from syncd.testing.conformance.suite import ConformanceSuite
+
+        return ConformanceSuite
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -62,14 +62,18 @@ def _load(path: Path) -> Any:
         raise _fail(EX_CONFIG, format_config_error(exc)) from None
 
 
-def _setup_logging(config: Any | None, level: str | None = None) -> None:
+def _setup_logging(config: Any | None, level: str | None = None, *,
+                   daemon: bool = False) -> None:
+    """Logs go to stderr in one-off commands (stdout carries their output, e.g. ``--json``);
+    the daemon logs to stdout, which journald captures."""
     from syncd.logging import configure_logging
 
+    stream = sys.stdout if daemon else sys.stderr
     if config is None:
-        configure_logging("auto", level or "warning")
+        configure_logging("auto", level or "warning", stream=stream)
         return
     configure_logging(config.daemon.log_format, level or config.daemon.log_level,
-                      secrets=config.secrets())
+                      secrets=config.secrets(), stream=stream)
 
 
 def _db(config: Any) -> Any:
@@ -105,7 +109,7 @@ def run(config: ConfigOpt = Path(DEFAULT_CONFIG)) -> None:
     from syncd.state.db import AlreadyRunningError
 
     cfg = _load(config)
-    _setup_logging(cfg)
+    _setup_logging(cfg, daemon=True)
     from syncd.state.db import StateDB
 
     try:
@@ -337,13 +341,20 @@ def demo(
 
 @app.command("new-connector")
 def new_connector(
-    name: Annotated[str, typer.Argument(help="Connector name, e.g. 'mystore'.")],
+    name: Annotated[str, typer.Argument(help="Connector name, e.g. 'mystore' or 'acme-store'.")],
     directory: Annotated[Path, typer.Option("--dir", help="Where to create the package.")] = Path(),
 ) -> None:
-    """Scaffold a pip-installable connector package with the conformance test wired in."""
+    """Scaffold a pip-installable connector package with the conformance test wired in.
+
+    NAME is normalised: 'acme-store' becomes connector 'acme_store', package
+    syncd_acme_store, project directory syncd-acme-store.
+    """
     from syncd.scaffold import create_connector
 
-    path = create_connector(name, directory)
+    try:
+        path = create_connector(name, directory)
+    except (ValueError, FileExistsError) as exc:
+        raise _fail(2, f"ogo-syncd new-connector: {exc}") from None
     console.print(f"created {path}\nnext: pip install -e {path} && pytest {path}")
 
 

@@ -17,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from syncd.config import Config
 from syncd.engine import Engine
+from syncd.errors import ConfigError
 from syncd.jobs.base import FLOWS, FlowResult
 from syncd.metrics import Metrics
 from syncd.notify import Notifier, watchdog_loop
@@ -94,10 +95,10 @@ class Daemon:
                 for check in await engine.check():
                     (log.info if check.ok else log.warning)(
                         "startup_check", what=check.what, ok=check.ok, message=check.message)
+                web = await self._start_web(engine)   # a busy port stops us before any run
                 scheduler = AsyncIOScheduler(timezone=UTC)
                 jobs = self.schedule(scheduler, engine)
                 scheduler.start()
-                web = await self._start_web(engine)
                 watchdog = asyncio.create_task(watchdog_loop(self.notifier))
                 self.started = True
                 self.ready.set()
@@ -126,4 +127,8 @@ class Daemon:
             return None
         from syncd.webhooks import start_http_surface
 
-        return await start_http_surface(self, engine, listen)
+        try:
+            return await start_http_surface(self, engine, listen)
+        except OSError as exc:   # port in use, address not on this host, no permission
+            raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}",
+                              key="daemon.http_listen") from None

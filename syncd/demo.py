@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 import tempfile
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -189,7 +190,7 @@ class DemoWorld:
 
 async def run_demo(*, cycles: int | None, interval: float, console: Console) -> int:
     """Run the demo; returns the exit code (0 when every flow moved data)."""
-    configure_logging("json", "error")
+    configure_logging("json", "error", stream=sys.stderr)   # stdout is the live view
     world = DemoWorld(MyogoSim(), WooStore())
     world.seed_store()
     myogo_server = ServerThread(world.myogo.app).start()

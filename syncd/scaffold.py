@@ -12,7 +12,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+NAME_RULE = ("a connector name is letters, digits, '_' or '-', starting with a letter, "
+             "at most 40 characters (e.g. 'acme_store' or 'acme-store')")
+
+
+def normalise_name(name: str) -> str:
+    """The connector name for ``name``: lower case, '-' read as '_' (``acme-store`` ->
+    ``acme_store``, package ``syncd_acme_store``); ValueError with the rule otherwise."""
+    normal = name.strip().lower().replace("-", "_")
+    if not _NAME.match(normal):
+        raise ValueError(f"{name!r} cannot be a connector name: {NAME_RULE}")
+    return normal
 
 
 def _files(name: str) -> dict[str, str]:
@@ -231,11 +242,17 @@ table is validated by `{title}Settings`.
 def create_connector(name: str, directory: Path) -> Path:
     """Write a connector project for ``name`` under ``directory``; return its root.
 
-    Refuses a name that is not a lower-case identifier and an existing project directory.
+    ``name`` is normalised first (:func:`normalise_name`). Refuses a name that is not an
+    identifier, one an installed connector already has, and an existing project directory.
     """
-    if not _NAME.match(name):
-        raise ValueError("connector name must be lower-case letters, digits and _, "
-                         "starting with a letter (2-40 characters)")
+    from importlib.metadata import entry_points
+
+    from syncd.connector import ENTRY_POINT_GROUP
+
+    name = normalise_name(name)
+    if name in {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}:
+        raise ValueError(f"connector name {name!r} is taken by an installed connector; "
+                         "choose another")
     root = Path(directory) / f"syncd-{name.replace('_', '-')}"
     if root.exists():
         raise FileExistsError(f"{root} already exists")

@@ -39,5 +39,7 @@ def test_scaffold_is_a_connector_project(tmp_path: Path) -> None:
     assert len(contracts) == 10, collected.stdout + collected.stderr
     with pytest.raises(FileExistsError):
         create_connector("my_store", tmp_path)
-    with pytest.raises(ValueError, match="lower-case"):
+    with pytest.raises(FileExistsError):        # the same connector, spelt the other way
         create_connector("My-Store", tmp_path)
+    with pytest.raises(ValueError, match="connector name"):
+        create_connector("1-store", tmp_path)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,16 +67,23 @@ class IncompletePage(TransientError):
     """Some item's outcome is still unknown: keep the cursor so the page is read again."""
 
 
+#: how the runner parks an item whose work raised a DataError (the flow knows its key)
+ParkItem = Callable[[T, DataError], None]
+
+
 async def run_bounded(
     items: Iterable[T],
     work: Callable[[T], Awaitable[None]],
     limit: int,
     stopping: asyncio.Event,
+    *,
+    park: ParkItem[T],
 ) -> list[BaseException]:
     """Run ``work`` over items, at most ``limit`` at once; stop starting new ones on shutdown.
 
-    Returns the exceptions raised (per-item data errors are handled inside ``work``).
-    In-flight writes always finish: cancellation is never forced on them.
+    A DataError escaping an item parks that item (``park``) and the rest go on; other
+    exceptions are returned for the caller to classify. In-flight writes always finish:
+    cancellation is never forced on them.
     """
     semaphore = asyncio.Semaphore(limit)
     errors: list[BaseException] = []
@@ -89,6 +97,8 @@ async def run_bounded(
                 return
             try:
                 await work(item)
+            except DataError as exc:
+                park(item, exc)
             except Exception as exc:  # collected, classified by the caller
                 errors.append(exc)
 
@@ -119,30 +129,126 @@ def start_cursor(ctx: FlowContext, stream: str) -> str | None:
         return get_cursor(session, ctx.name, stream)
 
 
+@dataclass
+class _OpenPage:
+    """A page whose items are started or waiting; ``left`` counts the unfinished ones."""
+
+    page: Page[Any]
+    left: int
+    broken: bool = False       # an item failed (not parked) or was never started
+
+
+#: called with the open session right before a cursor is saved (and once at the end), so a
+#: flow can write what it batched in the same transaction as the cursor
+Flush = Callable[[Any], None]
+
+
 async def apply_pages(
     ctx: FlowContext,
     stream: str,
     pages: AsyncIterator[Page[T]],
     work: Callable[[T], Awaitable[None]],
     result: FlowResult | None = None,
+    *,
+    park: ParkItem[T],
+    flush: Flush | None = None,
 ) -> None:
-    """Apply every item of each page (bounded concurrency), then save the page's cursor.
+    """Apply every item of every page with one window of ``ctx.concurrency`` writes across
+    pages, reading the next page while writes are in flight.
 
-    The cursor is saved only when every item of the page is done or recorded as a failure;
-    a transient or config error stops the run with the cursor where it was.
+    Ordered completion: a page's cursor is saved only when all its items and all items of
+    the pages before it are done or parked, so the cursor never passes an unfinished item.
+    A DataError escaping an item parks it (``park``); a transient or config error starts no
+    new page and stops the run with the cursor before the page that failed.
     """
-    from syncd.state.ops import set_cursor
+    window = asyncio.Semaphore(max(1, ctx.concurrency))
+    open_pages: deque[_OpenPage] = deque()
+    tasks: set[asyncio.Task[None]] = set()
+    errors: list[BaseException] = []
+    skipped = False
 
-    async for page in pages:
-        if result is not None:
-            result.counts["seen"] += len(page.items)
-        raise_first(await run_bounded(page.items, work, ctx.concurrency, ctx.stopping))
-        if not ctx.dry_run and page.cursor is not None:
+    def save(done: list[_OpenPage]) -> None:
+        from syncd.state.ops import set_cursor
+
+        if ctx.dry_run:
+            return
+        cursor = next((p.page.cursor for p in reversed(done) if p.page.cursor is not None),
+                      None)
+        with ctx.db.session() as session:
+            if flush is not None:
+                flush(session)
+            if cursor is not None:
+                set_cursor(session, ctx.name, stream, cursor)
+            session.commit()
+
+    def advance() -> None:
+        done: list[_OpenPage] = []
+        while open_pages and open_pages[0].left == 0 and not open_pages[0].broken:
+            done.append(open_pages.popleft())
+        if done:
+            try:
+                save(done)
+            except Exception as exc:  # the state DB failed: stop like any other error
+                errors.append(exc)
+                for page in open_pages:
+                    page.broken = True
+
+    async def one(item: T, page: _OpenPage) -> None:
+        try:
+            await work(item)
+        except DataError as exc:
+            park(item, exc)
+        except Exception as exc:  # collected, classified below
+            errors.append(exc)
+            page.broken = True
+        finally:
+            window.release()
+            page.left -= 1
+        if page.left == 0:
+            advance()
+
+    source = aiter(pages)
+    upcoming: asyncio.Future[Page[T] | None] = asyncio.ensure_future(anext(source, None))
+    try:
+        while not errors:
+            page = await upcoming
+            if page is None:
+                break
+            upcoming = asyncio.ensure_future(anext(source, None))   # prefetch the next page
+            if result is not None:
+                result.counts["seen"] += len(page.items)
+            current = _OpenPage(page, len(page.items))
+            open_pages.append(current)
+            for item in page.items:
+                await window.acquire()
+                earlier_failed = any(p.broken for p in open_pages if p is not current)
+                if ctx.stopping.is_set() or earlier_failed:
+                    window.release()
+                    skipped = skipped or ctx.stopping.is_set()
+                    current.broken = True
+                    break
+                task = asyncio.create_task(one(item, current))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            if current.left == 0:
+                advance()
+            if ctx.stopping.is_set():
+                break
+    finally:
+        if not upcoming.done():
+            upcoming.cancel()
+        await asyncio.gather(upcoming, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await source.aclose()  # type: ignore[attr-defined]
+        if tasks:   # in-flight writes always finish
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if flush is not None and not ctx.dry_run:
             with ctx.db.session() as session:
-                set_cursor(session, ctx.name, stream, page.cursor)
+                flush(session)
                 session.commit()
-        if ctx.stopping.is_set():
-            break
+    if skipped and not errors:
+        errors.append(IncompletePage("shutting down before the page was finished"))
+    raise_first(errors)
 
 
 def already_parked(ctx: FlowContext, flow: str, key: str, content_hash: str | None) -> bool:
@@ -154,11 +260,13 @@ def already_parked(ctx: FlowContext, flow: str, key: str, content_hash: str | No
 
 
 def park(
-    ctx: FlowContext, result: FlowResult, flow: str, link_table: Any, key: str, reason: str,
+    ctx: FlowContext, result: FlowResult, flow: str, link_table: Any | None, key: str,
+    reason: str,
     content_hash: str | None, *, keep: frozenset[str] = frozenset(),
 ) -> None:
     """Record an item as failed with its reason (the ``failure`` row and its link's status,
-    unless the link is in one of the ``keep`` states); in a dry run, only say so."""
+    unless the link is in one of the ``keep`` states or ``link_table`` is None); in a dry
+    run, only say so."""
     from syncd.state.ops import now, record_failure
 
     result.counts["failed"] += 1
@@ -166,7 +274,7 @@ def park(
         ctx.would(f"{flow}: {key} fails: {reason}")
         return
     with ctx.db.session() as session:
-        link = session.get(link_table, (ctx.name, key))
+        link = session.get(link_table, (ctx.name, key)) if link_table is not None else None
         if link is not None and link.status not in keep:
             link.status = "failed"
             link.error = reason
@@ -174,6 +282,20 @@ def park(
             session.add(link)
         record_failure(session, ctx.name, flow, key, reason, content_hash)
         session.commit()
+
+
+def parker(
+    ctx: FlowContext, result: FlowResult, flow: str, key: Callable[[T], str],
+    link_table: Any | None = None, *, keep: frozenset[str] = frozenset(),
+) -> ParkItem[T]:
+    """The runner's ``park`` for one flow: a DataError that escaped an item becomes that
+    item's failure row (its reason is the error's message), so one bad item never fails
+    the run."""
+
+    def park_item(item: T, exc: DataError) -> None:
+        park(ctx, result, flow, link_table, key(item), describe(exc), None, keep=keep)
+
+    return park_item
 
 
 def park_unmappable(

@@ -22,6 +22,7 @@ from syncd.jobs.base import (
     apply_pages,
     park,
     park_unmappable,
+    parker,
     raise_first,
     record_run,
     run_bounded,
@@ -70,12 +71,15 @@ async def resolve_intents(ctx: FlowContext, result: FlowResult) -> None:
         payload = json.loads(link.payload or "{}")
         await _deliver(ctx, result, link.store_order_id, link.reference, payload, resuming=True)
 
-    raise_first(await run_bounded(pending, resolve, ctx.concurrency, ctx.stopping))
+    raise_first(await run_bounded(
+        pending, resolve, ctx.concurrency, ctx.stopping,
+        park=parker(ctx, result, FLOW, lambda link: link.store_order_id, OrderLink, keep=DONE)))
 
 
 async def _send_paid(ctx: FlowContext, result: FlowResult) -> None:
     pages = ctx.connector.paid_orders(start_cursor(ctx, FLOW))
-    await apply_pages(ctx, FLOW, pages, lambda o: _send_one(ctx, result, o), result)
+    await apply_pages(ctx, FLOW, pages, lambda o: _send_one(ctx, result, o), result,
+                      park=parker(ctx, result, FLOW, lambda o: o.store_id, OrderLink, keep=DONE))
 
 
 def _park(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str | None) -> None:
@@ -208,7 +212,8 @@ async def _update_new(
 
 async def _cancel_cancelled(ctx: FlowContext, result: FlowResult) -> None:
     pages = ctx.connector.cancelled_orders(start_cursor(ctx, CANCEL_STREAM))
-    await apply_pages(ctx, CANCEL_STREAM, pages, lambda r: _cancel_one(ctx, result, r))
+    await apply_pages(ctx, CANCEL_STREAM, pages, lambda r: _cancel_one(ctx, result, r),
+                      park=parker(ctx, result, CANCEL_STREAM, lambda r: r.store_id))
 
 
 def _set_status(ctx: FlowContext, key: str, reference: str, status: str) -> None:

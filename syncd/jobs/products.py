@@ -24,6 +24,7 @@ from syncd.jobs.base import (
     apply_pages,
     park,
     park_unmappable,
+    parker,
     record_run,
     start_cursor,
 )
@@ -65,7 +66,7 @@ async def _push_store_changes(ctx: FlowContext, result: FlowResult) -> None:
     locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
     pages = ctx.connector.changed_products(start_cursor(ctx, FLOW))
     await apply_pages(ctx, FLOW, pages, lambda p: _sync_one(ctx, result, p, known, locks),
-                      result)
+                      result, park=parker(ctx, result, FLOW, lambda p: p.store_id, ProductLink))
 
 
 def _fail(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str | None) -> None:

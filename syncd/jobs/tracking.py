@@ -14,7 +14,14 @@ from sqlmodel import col, func, select
 
 from syncd.cursor import as_time, format_time, parse_time, scan_cursor, utc_now
 from syncd.errors import DataError
-from syncd.jobs.base import FlowContext, FlowResult, raise_first, record_run, run_bounded
+from syncd.jobs.base import (
+    FlowContext,
+    FlowResult,
+    parker,
+    raise_first,
+    record_run,
+    run_bounded,
+)
 from syncd.mapping import split_tracking
 from syncd.model import Shipment
 from syncd.myogo import OrderResponse
@@ -106,7 +113,8 @@ async def apply_shipped(ctx: FlowContext, result: FlowResult, orders: list[Order
         await _mark(ctx, result, link.store_order_id, link.reference,
                     tuple(sorted(known | set(numbers))), url)
 
-    raise_first(await run_bounded(todo, ship, ctx.concurrency, ctx.stopping))
+    raise_first(await run_bounded(todo, ship, ctx.concurrency, ctx.stopping,
+                                  park=parker(ctx, result, FLOW, lambda t: t[0].store_order_id)))
 
 
 def _order_number(ctx: FlowContext, reference: str) -> str:
@@ -165,4 +173,5 @@ async def _resolve_intents(ctx: FlowContext, result: FlowResult) -> None:
         await _mark(ctx, result, link.store_order_id, link.reference,
                     split_tracking(link.tracking_number), url)
 
-    raise_first(await run_bounded(pending, finish, ctx.concurrency, ctx.stopping))
+    raise_first(await run_bounded(pending, finish, ctx.concurrency, ctx.stopping,
+                                  park=parker(ctx, result, FLOW, lambda link: link.store_order_id)))

@@ -73,6 +73,10 @@ class SimApp:
         if not is_control:
             self.sim.count_request(route.name if route else f"{method} (unmatched)")
             fault = self.sim.faults.take(method, path)
+        if fault is not None and fault.kind == "stall":
+            if await self._pause(fault.seconds, receive):
+                return  # the client gave up while the request was in transit: never handled
+            fault = None
         if fault is not None and fault.kind != "commit_timeout":
             response = await self._pre_fault(fault, receive, send)
             if response is not None:
@@ -127,9 +131,10 @@ class SimApp:
         return json_response(api_error_body(fault.status, "Simulated server error."),
                              fault.status)
 
-    async def _pause(self, seconds: float, receive: Receive) -> None:
+    async def _pause(self, seconds: float, receive: Receive) -> bool:
         """Sleep without blocking other requests; stop early if the client hangs up
-        (its read timeout fired) or the simulator is closing."""
+        (its read timeout fired, or it was killed) or the simulator is closing.
+        True when the client hung up."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         hang_up = asyncio.ensure_future(_wait_disconnect(receive))
@@ -137,9 +142,10 @@ class SimApp:
             while (remaining := deadline - loop.time()) > 0 and not self.sim.closing.is_set():
                 done, _ = await asyncio.wait({hang_up}, timeout=min(0.05, remaining))
                 if done:
-                    return
+                    return True
         finally:
             hang_up.cancel()
+        return False
 
 
 async def _wait_disconnect(receive: Receive) -> None:

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = frozenset({"latency", "error", "rate_limit", "drop", "commit_timeout"})
+KINDS = frozenset({"latency", "stall", "error", "rate_limit", "drop", "commit_timeout"})
 
 
 @dataclass

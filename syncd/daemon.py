@@ -91,7 +91,7 @@ class Daemon:
             async with Engine(self.config, self.db) as engine:
                 self.engine = engine
                 engine.on_result.append(self._status)
-                engine.on_result.append(self.metrics.record_flow_result)
+                self.metrics.attach(engine)   # results, myOGO retries/errors, cursor lag
                 for check in await engine.check():
                     (log.info if check.ok else log.warning)(
                         "startup_check", what=check.what, ok=check.ok, message=check.message)

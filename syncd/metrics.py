@@ -3,7 +3,11 @@
 A dedicated ``CollectorRegistry`` (not the process-global one) so several daemons or test
 engines in one process never collide, and ``/metrics`` shows exactly what we define.
 Label values are bounded: store names from the config, the four flows, a fixed set of
-results, sides and error kinds.
+results, sides and error kinds (webhooks to a store name not in the config are counted
+under ``source="unknown"``).
+
+``attach(engine)`` wires a daemon's engine in: flow results, the myOGO client's retries
+and errors as they happen (``ClientStats.listeners``), and the cursor lag.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -33,6 +37,8 @@ SYNCED_COUNT_KEYS = ("sent", "adopted", "updated", "written", "shipped", "cancel
 #: FlowResult.counts keys that mean "an item failed this run and was parked"
 FAILED_COUNT_KEYS = ("failed",)
 SIDES = ("myogo", "store")
+#: the webhook ``source`` label of a delivery to a store name that is not configured
+UNKNOWN_SOURCE = "unknown"
 
 
 class FlowResultLike(Protocol):
@@ -75,8 +81,20 @@ class Metrics:
                                   "successful run of a flow.",
                                   ["store", "flow"], namespace=ns, registry=r)
         self.webhooks = Counter("webhooks_received", "Webhook deliveries by source "
-                                "(myogo or store name) and result.",
+                                "(myogo, a configured store name or unknown) and result.",
                                 ["source", "result"], namespace=ns, registry=r)
+        #: (store, flow) -> Unix time up to which the flow last read its whole window
+        self._caught_up: dict[tuple[str, str], float] = {}
+
+    def attach(self, engine: Any) -> None:
+        """Follow a running ``syncd.engine.Engine``: its flow results, its myOGO client's
+        retries and errors, and (from the state DB) where each flow had caught up before
+        this process started, so the lag of a flow stuck across restarts keeps growing."""
+        engine.on_result.append(self.record_flow_result)
+        engine.myogo.stats.listeners.append(self)
+        for (store, flow), at in last_complete_runs(engine.db, list(engine.stores)).items():
+            self._caught_up.setdefault((store, flow), at)
+        self.refresh()
 
     def record_job_run(self, store: str, flow: str, *, ok: bool, duration: float,
                        synced: int = 0, failed: int = 0, finished_at: float | None = None
@@ -93,8 +111,15 @@ class Metrics:
             self.last_success.labels(store=store, flow=flow).set(when)
 
     def record_flow_result(self, result: FlowResultLike) -> None:
-        """:meth:`record_job_run` from a ``FlowResult`` (counts mapped by the key lists)."""
+        """:meth:`record_job_run` from a ``FlowResult`` (counts mapped by the key lists).
+
+        A successful run read its whole window (the cursor covers everything up to the
+        run's start), so the flow's cursor lag restarts from that moment.
+        """
         counts = result.counts
+        if result.ok and not counts.get("skipped"):
+            self._caught_up[(result.store, result.flow)] = time.time() - max(result.duration, 0)
+            self.refresh()
         self.record_job_run(
             result.store, result.flow, ok=result.ok, duration=result.duration,
             synced=sum(int(counts.get(k, 0)) for k in SYNCED_COUNT_KEYS),
@@ -106,6 +131,12 @@ class Metrics:
 
     def record_api_retry(self, side: str, kind: str) -> None:
         self.api_retries.labels(side=_side(side), kind=kind).inc()
+
+    def refresh(self, now: float | None = None) -> None:
+        """Bring the time-derived gauges up to ``now`` (called before each scrape)."""
+        now = time.time() if now is None else now
+        for (store, flow), at in self._caught_up.items():
+            self.cursor_lag.labels(store=store, flow=flow).set(max(now - at, 0.0))
 
     def set_cursor_lag(self, store: str, flow: str, cursor: datetime | float | None,
                        now: datetime | None = None) -> None:
@@ -125,6 +156,7 @@ class Metrics:
 
     def render(self) -> bytes:
         """The text exposition format for ``/metrics``."""
+        self.refresh()
         return generate_latest(self.registry)
 
 
@@ -132,6 +164,23 @@ def _side(side: str) -> str:
     if side not in SIDES:
         raise ValueError(f"side must be one of {SIDES}, not {side!r}")
     return side
+
+
+def last_complete_runs(db: Any, stores: list[str]) -> dict[tuple[str, str], float]:
+    """(store, flow) -> Unix start time of the newest successful run in the state DB."""
+    from sqlmodel import col, func, select
+
+    from syncd.state.tables import JobRun
+
+    if not stores:
+        return {}
+    with db.session() as session:
+        rows = session.exec(
+            select(JobRun.store, JobRun.job, func.max(JobRun.started_at))
+            .where(col(JobRun.store).in_(stores), JobRun.ok == True)  # noqa: E712
+            .group_by(JobRun.store, JobRun.job)).all()
+    return {(store, flow): (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+            for store, flow, at in rows if at is not None}
 
 
 def render(registry: CollectorRegistry) -> tuple[bytes, str]:

@@ -15,7 +15,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from syncd.metrics import Metrics
+from syncd.metrics import UNKNOWN_SOURCE, Metrics
 from syncd.myogo.webhooks import verify_webhook as _verify
 
 log = structlog.get_logger("syncd.web")
@@ -99,10 +99,16 @@ def build_app(
     registry: CollectorRegistry,
     max_body: int = 1_000_000,
     metrics: Metrics | None = None,
+    store_names: Callable[[], Collection[str]] = frozenset,
 ) -> Starlette:
     """The ASGI app. Callbacks are the daemon's; this module holds no state of its own
     except the set of running webhook tasks (``app.state.webhook_tasks``), which the
-    daemon may await on shutdown."""
+    daemon may await on shutdown.
+
+    ``store_names`` are the configured stores: a store webhook for any other name is
+    refused (404) before its body is read, and counted under ``source="unknown"`` so a
+    caller cannot add label values to ``/metrics``.
+    """
     tasks: set[asyncio.Task[None]] = set()
 
     def count(source: str, result: str) -> None:
@@ -117,6 +123,8 @@ def build_app(
         return JSONResponse(detail, status_code=200 if ok else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
+        if metrics is not None:
+            metrics.refresh()
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     def run_in_background(event: str, body: bytes) -> None:
@@ -157,6 +165,9 @@ def build_app(
 
     async def store_webhook(request: Request) -> Response:
         store = request.path_params["store"]
+        if store not in store_names():
+            count(UNKNOWN_SOURCE, "unknown_store")
+            return JSONResponse({"error": "no such store"}, 404)
         try:
             body = await read_body(request, max_body)
         except BodyTooLarge:

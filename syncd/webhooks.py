@@ -76,7 +76,8 @@ async def start_http_surface(daemon: Daemon, engine: Engine, listen: str) -> Web
 
     app = build_app(health=health, ready=ready, myogo_webhook_key=key,
                     on_myogo_event=on_myogo_event, on_store_webhook=on_store_webhook,
-                    registry=daemon.metrics.registry, metrics=daemon.metrics)
+                    registry=daemon.metrics.registry, metrics=daemon.metrics,
+                    store_names=lambda: engine.connectors.keys())
     server = await serve_web(app, listen)
     log.info("http_listening", url=server.url)
     return server

@@ -90,6 +90,7 @@ async def surface() -> AsyncIterator[Surface]:
         registry=metrics.registry,
         max_body=MAX_BODY,
         metrics=metrics,
+        store_names=lambda: {"shop1", "explodes", "disabled"},
     )
     server = await serve_web(app, "127.0.0.1:0")
     async with httpx.AsyncClient(base_url=server.url, timeout=5) as http:
@@ -198,6 +199,10 @@ async def test_store_webhook_routing(surface: Surface) -> None:
     assert bad.status_code == 401
     unknown = await surface.http.post("/webhooks/store/nope", content=b"{}")
     assert unknown.status_code == 404
+    text = (await surface.http.get("/metrics")).text   # no label value from the URL
+    assert 'source="nope"' not in text
+    assert 'ogo_syncd_webhooks_received_total{result="unknown_store",source="unknown"} 1.0' \
+        in text.splitlines()
     broken = await surface.http.post("/webhooks/store/explodes", content=b"{}")
     assert broken.status_code == 500
     assert [(s, h["x-test-signature"], b) for s, h, b in surface.daemon.store_calls] == [

@@ -78,6 +78,15 @@ class _RetryableStatus(Exception):
         self.retry_after = retry_after
 
 
+def _retry_reason(exc: BaseException | None) -> str:
+    """The bounded ``kind`` label of a retry: 429, 5xx, token or network."""
+    if isinstance(exc, _RetryableStatus):
+        return "429" if exc.response.status_code == 429 else "5xx"
+    if isinstance(exc, MyogoTokenUnavailable):
+        return "token"
+    return "network"
+
+
 def encode_code(code: str) -> str:
     """Base64url without padding, as ASP.NET ``WebEncoders.Base64UrlEncode`` (product paths)."""
     return base64.urlsafe_b64encode(code.encode("utf-8")).decode("ascii").rstrip("=")
@@ -228,8 +237,8 @@ class MyogoClient:
         return spent + (state.upcoming_sleep or 0.0) > self.settings.retry_max_seconds
 
     async def _before_sleep(self, state: RetryCallState) -> None:
-        self.stats.retries += 1
         exc = state.outcome.exception() if state.outcome else None
+        self.stats.count_retry(_retry_reason(exc))
         log.info("myogo.retry", attempt=state.attempt_number, sleep=round(state.upcoming_sleep, 3),
                  reason=str(exc) if isinstance(exc, _RetryableStatus | MyogoError)
                  else type(exc).__name__)
@@ -242,7 +251,7 @@ class MyogoClient:
         except MyogoError as exc:
             if exc.method is None:
                 exc.method, exc.path = method, path
-            self.stats.errors_by_kind[exc.kind] += 1
+            self.stats.count_error(exc.kind)
             raise
 
     async def _attempts(self, method: str, path: str, params: Mapping[str, Any] | None,
@@ -324,7 +333,7 @@ class MyogoClient:
             async for raw in iter_pages(fetch, limit, max_pages=self._max_pages, what=path):
                 yield [model.model_validate(item) for item in raw]
         except MyogoPagingError as exc:
-            self.stats.errors_by_kind[exc.kind] += 1
+            self.stats.count_error(exc.kind)
             raise
 
     async def _one(self, method: str, path: str, model: type[M], body: MyogoModel | None = None,

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Protocol
+
+SIDE = "myogo"
+
+
+class StatsListener(Protocol):
+    """Told about each retry and failed call as it happens (``syncd.metrics.Metrics``)."""
+
+    def record_api_error(self, side: str, kind: str) -> None: ...
+
+    def record_api_retry(self, side: str, kind: str) -> None: ...
 
 
 @dataclass
@@ -17,6 +28,21 @@ class ClientStats:
     reauths: int = 0            # 401s answered with a fresh token and one replay
     errors_by_kind: Counter[str] = field(default_factory=Counter)  # MyogoError.kind -> count
     responses_by_status: Counter[int] = field(default_factory=Counter)
+    retries_by_reason: Counter[str] = field(default_factory=Counter)  # 429|5xx|network|token
+    listeners: list[StatsListener] = field(default_factory=list, repr=False)
+
+    def count_retry(self, reason: str) -> None:
+        """One back-off sleep before another attempt, for ``reason`` (a fixed set)."""
+        self.retries += 1
+        self.retries_by_reason[reason] += 1
+        for listener in self.listeners:
+            listener.record_api_retry(SIDE, reason)
+
+    def count_error(self, kind: str) -> None:
+        """One API operation that failed for good with a ``MyogoError`` of ``kind``."""
+        self.errors_by_kind[kind] += 1
+        for listener in self.listeners:
+            listener.record_api_error(SIDE, kind)
 
     def snapshot(self) -> dict[str, object]:
         return {
@@ -27,4 +53,5 @@ class ClientStats:
             "reauths": self.reauths,
             "errors_by_kind": dict(self.errors_by_kind),
             "responses_by_status": dict(self.responses_by_status),
+            "retries_by_reason": dict(self.retries_by_reason),
         }

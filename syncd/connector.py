@@ -18,7 +18,16 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from syncd.errors import ConfigError
-from syncd.model import ItemResult, Order, OrderRef, Page, Product, Shipment, StockLevel
+from syncd.model import (
+    ItemResult,
+    Order,
+    OrderRef,
+    Page,
+    Product,
+    Shipment,
+    StockLevel,
+    Unreadable,
+)
 
 ENTRY_POINT_GROUP = "syncd.connectors"
 
@@ -52,7 +61,9 @@ class StoreConnector(abc.ABC):
     Cursors are opaque strings owned by the connector. ``Page.cursor`` resumes *after*
     that page; ``None`` passed in means "from the beginning". Connectors should apply a
     small look-back overlap to time-based cursors; the engine's state tables make the
-    overlap free.
+    overlap free. A record the connector cannot read (a field of the wrong type, a
+    quantity of "1.5") is yielded as ``Unreadable`` with the reason, never raised: the
+    flow parks it and the rest of the page flows.
     """
 
     name: ClassVar[str]
@@ -66,10 +77,12 @@ class StoreConnector(abc.ABC):
     async def check(self) -> None:  # noqa: B027 - optional hook, default does nothing
         """Verify credentials and permissions; raise ``ConfigError`` with a clear hint."""
 
-    def changed_products(self, cursor: str | None) -> AsyncIterator[Page[Product]]:
+    def changed_products(
+        self, cursor: str | None
+    ) -> AsyncIterator[Page[Product | Unreadable]]:
         raise NotImplementedError(f"{self.name} does not read products")
 
-    def paid_orders(self, cursor: str | None) -> AsyncIterator[Page[Order]]:
+    def paid_orders(self, cursor: str | None) -> AsyncIterator[Page[Order | Unreadable]]:
         raise NotImplementedError(f"{self.name} does not read orders")
 
     def cancelled_orders(self, cursor: str | None) -> AsyncIterator[Page[OrderRef]]:

@@ -61,6 +61,33 @@ def check_sku(sku: str | None, what: str = "SKU") -> str:
     return code
 
 
+GTIN_LENGTHS = (8, 12, 13, 14)
+
+
+def gtin_problem(code: str) -> str | None:
+    """Why ``code`` is not a GTIN-8/12/13/14 (EAN/UPC) with a right check digit, or None."""
+    digits = code.strip()
+    if not digits.isascii() or not digits.isdigit():
+        return "a GTIN has digits only"
+    if len(digits) not in GTIN_LENGTHS:
+        return f"a GTIN has 8, 12, 13 or 14 digits, not {len(digits)}"
+    body, check = digits[:-1], int(digits[-1])
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    expected = (10 - total % 10) % 10
+    if check != expected:
+        return f"the check digit is {check}, it should be {expected}"
+    return None
+
+
+def _country(value: str | None, what: str) -> str | None:
+    code = (clean_text(value) or "").upper()
+    if not code:
+        return None
+    if code not in ISO_COUNTRIES:
+        raise DataError(f"{what} {value!r} is not an ISO 3166 two-letter code")
+    return code
+
+
 def _money(value: Decimal | None) -> float | None:
     if value is None:
         return None
@@ -88,6 +115,13 @@ def product_payload(product: Product, store: StoreMappingSettings) -> dict[str, 
         "currencyCode": (product.currency or store.currency) if product.price is not None else None,
         "pictureUrl": clean_text(product.picture_url),
         "infoUrl": clean_text(product.info_url),
+        "hsCode": clean_text(product.hs_code),
+        "countryOfOrigin": _country(product.country_of_origin,
+                                    f"product {product.sku}: country of origin"),
+        "customsDescription": clean_text(product.customs_description),
+        "supplier": clean_text(product.supplier),
+        "supplierCode": clean_text(product.supplier_code),
+        "supplyPrice": _money(product.purchase_price),
     }
     return {k: v for k, v in payload.items() if v is not None}
 

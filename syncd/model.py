@@ -7,6 +7,7 @@ them to myOGO payloads (``syncd.mapping``). Nothing here does I/O.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,13 @@ class Product(Record):
     picture_url: str | None = None
     info_url: str | None = None
     parent_id: str | None = None       # set for variants
+    # customs and purchasing data (myOGO keeps them per product)
+    hs_code: str | None = None
+    country_of_origin: str | None = None   # ISO 3166-1 alpha-2
+    customs_description: str | None = None
+    supplier: str | None = None
+    supplier_code: str | None = None
+    purchase_price: Decimal | None = None  # what the merchant pays the supplier
     updated_at: datetime | None = None
 
 
@@ -101,6 +109,25 @@ class Shipment(Record):
     tracking_url: str | None = None
     carrier: str | None = None
     notify_customer: bool = True
+
+
+class Unreadable(Record):
+    """A store record the connector could not read (e.g. a quantity of "1.5").
+
+    Connectors yield it in a page in place of the record, so the flow parks it with
+    ``reason`` and the rest of the page flows. ``fingerprint`` is a hash of the raw record:
+    the same unreadable content is parked once, a changed one is looked at again.
+    """
+
+    store_id: str
+    reason: str
+    fingerprint: str = ""
+
+    @classmethod
+    def of(cls, store_id: object, reason: str, raw: object) -> Unreadable:
+        text = json.dumps(raw, sort_keys=True, default=str)
+        return cls(store_id=str(store_id), reason=reason,
+                   fingerprint=hashlib.sha256(text.encode()).hexdigest()[:32])
 
 
 class ItemResult(Record):

@@ -163,6 +163,14 @@ def set_address(**values: Any) -> Callable[[WooStore, int], None]:
     return change
 
 
+def set_shipping(**values: Any) -> Callable[[WooStore, int], None]:
+    """Overwrite fields of the shipping address only."""
+    def change(woo: WooStore, order_id: int) -> None:
+        with woo.lock:
+            woo.orders[order_id]["shipping"].update(values)
+    return change
+
+
 def set_line(index: int, **values: Any) -> Callable[[WooStore, int], None]:
     def change(woo: WooStore, order_id: int) -> None:
         with woo.lock:
@@ -237,6 +245,19 @@ def product_corpus() -> list[Case]:
                      sku="PRICE-1", price="12,50 €", regular_price="12,50 €"),
         product_case("5,000-character name", None, lambda p: len(p["name"]) == 5000,
                      sku="LONGNAME-1", name="N" * 5000),
+        product_case("name that is only HTML", NAME_MISSING, name="<p><br></p>"),
+        product_case("product meta_data as an object", "meta_data is an object",
+                     meta_data={"_nettivarasto_hscode": "691200"}),
+        product_case("HTML tags in the name", None, lambda p: p["name"] == "Big & bold mug",
+                     sku="TAGNAME-1", name="<b>Big</b> &amp; bold mug"),
+        product_case("EAN with a wrong check digit", None, lambda p: not p.get("eanCode"),
+                     sku="EAN-1", global_unique_id="6400000000017"),
+        product_case("EAN of 11 digits", None, lambda p: not p.get("eanCode"),
+                     sku="EAN-2", global_unique_id="64000000001"),
+        product_case("EAN with letters", None, lambda p: not p.get("eanCode"),
+                     sku="EAN-3", global_unique_id="640000000001X"),
+        product_case("valid GTIN-14", None, lambda p: p.get("eanCode") == "16400000000016",
+                     sku="EAN-4", global_unique_id="16400000000016"),
     ]
 
 
@@ -356,7 +377,26 @@ def order_corpus() -> list[Case]:
         Case("control-character city", set_address(city="\x1f\x1e"), "city is missing"),
         Case("negative order total", set_fields(total="-5.00"), NEGATIVE),
         Case("negative line total", set_line(0, total="-20.00", subtotal="-20.00"), NEGATIVE),
+        Case("decimal quantity as text", set_line(0, quantity="1.5"),
+             "quantity 1.5 is not a whole number"),
+        Case("decimal quantity as a number", set_line(1, quantity=2.5),
+             "quantity 2.5 is not a whole number"),
+        Case("quantity that is not a number", set_line(0, quantity="two"),
+             "quantity 'two' is not a number"),
+        Case("line_items as an object", set_fields(line_items={"1": {"sku": "L-1"}}),
+             "line_items is an object"),
+        Case("meta_data as an object", set_fields(meta_data={"_pickup_point_id": "PP-1"}),
+             "meta_data is an object"),
+        Case("shipping_lines as a string", set_fields(shipping_lines="flat_rate"),
+             "shipping_lines is a str"),
         # odd but usable: must arrive, cleaned
+        Case("pickup point stored as an object", set_fields(meta_data=[
+            {"id": 1, "key": "_pickup_point_id", "value": {"id": "PP-77", "name": "Kiosk"}}]),
+            None, lambda o: o.get("pickUpPointCode") == "PP-77"),
+        Case("shipping address without a city (billing used as a whole)",
+             set_shipping(address_1="Laivakatu 9", city="", postcode="20100"), None,
+             lambda o: (o["customer"]["address1"], o["customer"]["city"],
+                        o["customer"].get("zip")) == ("Testikatu 1", "Helsinki", "00100")),
         Case("lowercase country", set_address(country="se"), None,
              lambda o: o["customer"]["countryCode"] == "SE"),
         Case("no postcode", set_address(postcode=""), None,

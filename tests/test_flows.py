@@ -22,7 +22,7 @@ PERSON = {"first_name": "Maija", "last_name": "Meikäläinen", "address_1": "Tes
 
 def seed_catalogue(woo: WooStore) -> dict[str, int]:
     ids = {
-        "SKU-1": woo.add_product("Mug", "SKU-1", price="12.50", stock=5, ean="6400000000017"),
+        "SKU-1": woo.add_product("Mug", "SKU-1", price="12.50", stock=5, ean="6400000000019"),
         "SKU-2": woo.add_product("Cap", "SKU-2", price="20.00", stock=3),
     }
     shirt = woo.add_product("Shirt", None, type="variable")
@@ -60,7 +60,7 @@ async def test_products_reach_myogo_and_bad_ones_are_parked(
     assert set(codes) == {"SKU-1", "SKU-2", "SKU-S", "SKU-M"}
     assert codes["SKU-1"]["name"] == "Mug"
     assert codes["SKU-1"]["salesPrice"] == 12.5
-    assert codes["SKU-1"]["eanCode"] == "6400000000017"
+    assert codes["SKU-1"]["eanCode"] == "6400000000019"
     assert counts["written"] == 4 and counts["failed"] == 1
     with db.session() as session:
         parked = failures(session, "woo")

@@ -130,6 +130,19 @@ async def test_parent_sku_is_not_a_stock_target(store: WooStore, http: httpx.Asy
     assert results["SHIRT-S"].ok and store.stock_of("SHIRT-S") == 2
 
 
+async def test_sku_with_a_comma_gets_stock(store: WooStore, http: httpx.AsyncClient) -> None:
+    # the parts of the SKU are other products' SKUs: only the exact one may be written
+    store.add_product("Part A", "A", stock=1)
+    store.add_product("Part B", "B", stock=1)
+    store.add_product("Bundle", "A,B", stock=1)
+    store.add_product("Other", "C", stock=1)
+    results = {r.key: r for r in await connector(http).set_stock([
+        StockLevel(sku="A,B", quantity=6), StockLevel(sku="C", quantity=2)])}
+    assert results["A,B"].ok, results["A,B"].error
+    assert (store.stock_of("A,B"), store.stock_of("C")) == (6, 2)
+    assert (store.stock_of("A"), store.stock_of("B")) == (1, 1)
+
+
 # -- reading ----------------------------------------------------------------------------------
 
 async def test_cursor_is_gmt_whatever_the_site_timezone(
@@ -150,12 +163,12 @@ async def test_variation_change_is_read_incrementally(
     store: WooStore, http: httpx.AsyncClient
 ) -> None:
     parent = store.add_product("Shirt", type="variable", description="<p>Soft &amp; warm</p>")
-    small = store.add_variation(parent, "SHIRT-S", option="S", ean="6400000000017")
+    small = store.add_variation(parent, "SHIRT-S", option="S", ean="6400000000019")
     store.add_variation(parent, "SHIRT-M", option="M")
     done = await pages(connector(http).changed_products(None))
     found = {p.sku: p for page in done for p in page.items}
     assert set(found) == {"SHIRT-S", "SHIRT-M"}
-    assert found["SHIRT-S"].ean == "6400000000017"
+    assert found["SHIRT-S"].ean == "6400000000019"
     assert found["SHIRT-S"].description == "Soft & warm"
     assert found["SHIRT-S"].name == "Shirt - S" and found["SHIRT-S"].parent_id == str(parent)
     store.advance(timedelta(minutes=10))
@@ -166,9 +179,9 @@ async def test_variation_change_is_read_incrementally(
 
 
 async def test_ean_from_meta_key(store: WooStore, http: httpx.AsyncClient) -> None:
-    store.add_product("Mug", "MUG", meta={"_ean": "6401234567893"})
+    store.add_product("Mug", "MUG", meta={"_ean": "6401234567897"})
     found = await pages(connector(http, ean_meta_key="_ean").changed_products(None))
-    assert [p.ean for page in found for p in page.items] == ["6401234567893"]
+    assert [p.ean for page in found for p in page.items] == ["6401234567897"]
 
 
 async def test_order_mapping(store: WooStore, http: httpx.AsyncClient) -> None:
@@ -189,12 +202,71 @@ async def test_order_mapping(store: WooStore, http: httpx.AsyncClient) -> None:
     address = order.address
     assert (address.name, address.address1, address.city, address.country_code) == (
         "Sam Receiver", "Ship 2", "Tampere", "FI")
-    assert (address.zip, address.email, address.phone) == ("02100", "bill@example.com",
+    # the postcode is part of the (complete) shipping address: Espoo's is never mixed in
+    assert (address.zip, address.email, address.phone) == (None, "bill@example.com",
                                                            "+358501")
     assert order.shipping_method == "local_pickup:7" and order.pickup_point == "PP-1234"
     assert (order.currency, str(order.total)) == ("EUR", "29.80")
     assert [(line.sku, line.quantity, str(line.unit_price)) for line in order.lines] == [
         ("MUG", 2, "12.40")]
+
+
+async def test_virtual_and_downloadable_lines_are_left_out(
+    store: WooStore, http: httpx.AsyncClient
+) -> None:
+    store.add_product("Mug", "MUG")
+    store.add_product("Gift card", "GIFT", virtual=True)
+    store.add_product("E-book", "EBOOK", downloadable=True)
+    parent = store.add_product("Course", type="variable")
+    store.add_variation(parent, "COURSE-ONLINE", option="Online", virtual=True)
+    store.add_variation(parent, "COURSE-BOOK", option="Book")
+    mixed = store.add_order([("MUG", 1), ("GIFT", 1), ("EBOOK", 2), ("COURSE-ONLINE", 1),
+                             ("COURSE-BOOK", 3)])
+    only_virtual = store.add_order([("GIFT", 1), ("COURSE-ONLINE", 1)])
+    found = [o for page in await pages(connector(http).paid_orders(None)) for o in page.items]
+    assert [o.store_id for o in found] == [str(mixed)], f"{only_virtual} has nothing to ship"
+    assert [(line.sku, line.quantity) for line in found[0].lines] == [
+        ("MUG", 1), ("COURSE-BOOK", 3)]
+
+
+async def test_pickup_point_keys_of_finnish_carriers(
+    store: WooStore, http: httpx.AsyncClient
+) -> None:
+    store.add_product("Mug", "MUG")
+    for key in ("_wc_posti_pickup_id", "_wc_schenker_pickup_id", "_budbee_locker"):
+        store.add_order([("MUG", 1)], meta={key: f"{key}-42"})
+    found = [o for page in await pages(connector(http).paid_orders(None)) for o in page.items]
+    assert [o.pickup_point for o in found] == [
+        "_wc_posti_pickup_id-42", "_wc_schenker_pickup_id-42", "_budbee_locker-42"]
+
+
+async def test_ogoship_product_meta_variation_else_parent(
+    store: WooStore, http: httpx.AsyncClient
+) -> None:
+    ogo = {"_nettivarasto_hscode": "691200", "_nettivarasto_countryoforigin": "pt",
+           "_nettivarasto_customsdescription": "Ceramic mug", "_nettivarasto_supplier_name":
+           "Nordic Homeware Oy", "_nettivarasto_supplier_code": "NH-4471",
+           "_nettivarasto_purchase_price": "21.40", "_nettivarasto_eancode": "6412345678907"}
+    store.add_product("Mug", "MUG", meta=ogo)
+    store.add_product("Hidden", "HIDDEN", meta={"_nettivarasto_no_export": "yes"})
+    parent = store.add_product("Shirt", type="variable", meta={**ogo, "_nettivarasto_eancode": ""})
+    store.add_variation(parent, "SHIRT-S", option="S", meta={
+        "_nettivarasto_hscode": "610910", "_nettivarasto_eancode": "6400000000019"})
+    store.add_variation(parent, "SHIRT-M", option="M", meta={"_nettivarasto_no_export": "yes"})
+    hidden_parent = store.add_product("Old", type="variable",
+                                      meta={"_nettivarasto_no_export": "yes"})
+    store.add_variation(hidden_parent, "OLD-S", option="S")
+    found = {p.sku: p for page in await pages(connector(http).changed_products(None))
+             for p in page.items}
+    assert set(found) == {"MUG", "SHIRT-S"}, "no_export=yes products are not exported"
+    mug, small = found["MUG"], found["SHIRT-S"]
+    assert (mug.hs_code, mug.country_of_origin, mug.customs_description, mug.supplier,
+            mug.supplier_code, str(mug.purchase_price), mug.ean) == (
+        "691200", "PT", "Ceramic mug", "Nordic Homeware Oy", "NH-4471", "21.40",
+        "6412345678907")
+    # the variation's own values win, the rest comes from the parent
+    assert (small.hs_code, small.ean, small.supplier, small.country_of_origin) == (
+        "610910", "6400000000019", "Nordic Homeware Oy", "PT")
 
 
 async def test_refunded_orders_count_as_cancelled(

@@ -2,23 +2,57 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
+import structlog
 
 from connectors.woocommerce import webhooks
 from connectors.woocommerce.client import TRACKING_API, WooApiError, WooClient
 from connectors.woocommerce.cursor import Row, keyset_pages
-from connectors.woocommerce.mapping import meta, to_order, to_order_ref, to_product, to_variant
+from connectors.woocommerce.mapping import (
+    line_items,
+    line_product_ids,
+    meta,
+    not_exported,
+    to_order,
+    to_order_ref,
+    to_product,
+    to_variant,
+)
 from connectors.woocommerce.settings import WooCommerceSettings
 from syncd.connector import Capability, StoreConnector, WebhookEvent
 from syncd.errors import ConfigError, DataError
-from syncd.model import ItemResult, Order, OrderRef, Page, Product, Shipment, StockLevel
+from syncd.model import (
+    ItemResult,
+    Order,
+    OrderRef,
+    Page,
+    Product,
+    Shipment,
+    StockLevel,
+    Unreadable,
+)
 
 BATCH_LIMIT = 100     # WooCommerce's default woocommerce_rest_batch_items_limit
 NOT_SELLABLE = ("grouped", "external")
+#: what a mapping function may raise on a record of the wrong shape besides ``DataError``
+SHAPE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, ArithmeticError)
+log = structlog.get_logger("syncd.woocommerce")
+
+
+def _read(what: str, row: Any, read: Callable[[], Any]) -> Any:
+    """``read()``, or an ``Unreadable`` naming the reason when the record cannot be read."""
+    store_id = row.get("id") if isinstance(row, dict) else None
+    try:
+        return read()
+    except DataError as exc:
+        return Unreadable.of(store_id, str(exc), row)
+    except SHAPE_ERRORS as exc:
+        return Unreadable.of(store_id, f"WooCommerce {what} {store_id} could not be read "
+                             f"({type(exc).__name__}: {exc})", row)
 
 
 class WooCommerceConnector(StoreConnector):
@@ -64,18 +98,41 @@ class WooCommerceConnector(StoreConnector):
 
         return fetch
 
-    async def changed_products(self, cursor: str | None) -> AsyncIterator[Page[Product]]:
-        """Changed parents by modified time; variable ones are expanded into variations."""
-        ean_key = self.settings.ean_meta_key
+    async def changed_products(
+        self, cursor: str | None
+    ) -> AsyncIterator[Page[Product | Unreadable]]:
+        """Changed parents by modified time; variable ones are expanded into variations.
+
+        Products (or variations) OGOship's plug-in marks "do not export" are left out.
+        """
         async for rows, next_cursor in keyset_pages(self._fetcher("/products", {}), cursor):
-            products: list[Product] = []
+            products: list[Product | Unreadable] = []
             for row in rows:
                 if row.get("type") == "variable":
-                    products.extend(to_variant(v, row, ean_key)
-                                    for v in await self._variations(row["id"]))
+                    variations = await self._variations(row["id"])
+                    products.extend(self._product(v, row) for v in variations)
                 elif row.get("type") not in NOT_SELLABLE:
-                    products.append(to_product(row, ean_key))
-            yield Page(products, next_cursor)
+                    products.append(self._product(row, None))
+            yield Page([p for p in products if p is not None], next_cursor)
+
+    def _product(self, row: Row, parent: Row | None) -> Product | Unreadable | None:
+        """One SKU; None when not exported. A dropped EAN is logged with its reason."""
+        ean_key = self.settings.ean_meta_key
+        notes: list[str] = []
+
+        def read() -> Product | None:
+            if not_exported(row, parent):
+                return None
+            if parent is None:
+                return to_product(row, ean_key, notes)
+            return to_variant(row, parent, ean_key, notes)
+
+        product = _read("product", row, read)
+        for note in notes:
+            log.warning("product_field_left_out", shop=self.settings.url,
+                        product_id=str(row.get("id")), sku=str(row.get("sku") or ""),
+                        reason=note)
+        return product  # type: ignore[no-any-return]
 
     async def _variations(self, parent_id: int) -> list[Row]:
         found: list[Row] = []
@@ -86,12 +143,58 @@ class WooCommerceConnector(StoreConnector):
             found.extend(rows)
         return found
 
-    async def paid_orders(self, cursor: str | None) -> AsyncIterator[Page[Order]]:
-        """Orders in ``paid_statuses``, by modified time (paying an order modifies it)."""
+    async def paid_orders(self, cursor: str | None) -> AsyncIterator[Page[Order | Unreadable]]:
+        """Orders in ``paid_statuses``, by modified time (paying an order modifies it).
+
+        Lines of virtual or downloadable products are left out (nothing to ship); an order
+        of only such lines is not sent at all.
+        """
         fetch = self._fetcher("/orders", {"status": ",".join(self.settings.paid_statuses)})
         keys = self.settings.pickup_point_meta_keys
         async for rows, next_cursor in keyset_pages(fetch, cursor):
-            yield Page([to_order(row, keys) for row in rows], next_cursor)
+            skip = await self._not_shipped(rows)
+            orders: list[Order | Unreadable] = []
+            for row in rows:
+                order = _read("order", row, lambda r=row, s=skip: to_order(r, keys, s))
+                if isinstance(order, Order) and not order.lines and line_items(row):
+                    continue    # only virtual/downloadable lines: nothing to ship
+                orders.append(order)
+            yield Page(orders, next_cursor)
+
+    async def _not_shipped(self, rows: list[Row]) -> frozenset[int]:
+        """Ids of the page's line products and variations that are virtual or downloadable."""
+        ids: set[tuple[int, int]] = set()
+        for row in rows:
+            try:
+                ids |= line_product_ids(row)
+            except DataError:
+                continue        # that order is refused as Unreadable
+        products = sorted({p for p, v in ids if p and not v})
+        by_parent: dict[int, list[int]] = {}
+        for parent, variation in ids:
+            if parent and variation:
+                by_parent.setdefault(parent, []).append(variation)
+        found: list[Row] = []
+        batch = self._batch
+        for start in range(0, len(products), batch):
+            chunk = products[start:start + batch]
+            found += await self._listing("/products", {"include": ",".join(map(str, chunk))})
+        for parent, variations in by_parent.items():
+            for start in range(0, len(variations), batch):
+                chunk = sorted(variations)[start:start + batch]
+                found += await self._listing(f"/products/{parent}/variations",
+                                             {"include": ",".join(map(str, chunk))})
+        return frozenset(int(r["id"]) for r in found if isinstance(r, dict)
+                         and (r.get("virtual") is True or r.get("downloadable") is True))
+
+    async def _listing(self, path: str, params: dict[str, Any]) -> list[Row]:
+        """Every row of a listing (a deleted product simply is not in it)."""
+        found: list[Row] = []
+        async for _, rows, _last in self.client.pages(
+            path, {**params, "per_page": self._batch, "orderby": "id", "order": "asc"},
+        ):
+            found.extend(rows)
+        return found
 
     async def cancelled_orders(self, cursor: str | None) -> AsyncIterator[Page[OrderRef]]:
         fetch = self._fetcher("/orders", {"status": ",".join(self.settings.cancelled_statuses)})
@@ -105,18 +208,20 @@ class WooCommerceConnector(StoreConnector):
         return min(BATCH_LIMIT, self.settings.page_size)
 
     async def _ids_by_sku(self, skus: Sequence[str]) -> dict[str, Row]:
-        """Products and variations by SKU (the sku filter takes a comma list)."""
+        """Products and variations by SKU.
+
+        The sku filter takes a comma list, and also matches the whole text as one SKU: a SKU
+        that contains a comma is looked up on its own (its parts may match other products,
+        only the exact SKU is kept).
+        """
         found: dict[str, Row] = {}
-        usable = [s for s in skus if s and "," not in s]
-        for start in range(0, len(usable), self._batch):
-            chunk = usable[start:start + self._batch]
-            async for _, rows, _last in self.client.pages(
-                "/products", {"sku": ",".join(chunk), "per_page": self._batch, "orderby": "id",
-                              "order": "asc"},
-            ):
-                for row in rows:
-                    if row.get("sku") in chunk:
-                        found.setdefault(row["sku"], row)
+        plain = [s for s in skus if s and "," not in s]
+        chunks = [plain[i:i + self._batch] for i in range(0, len(plain), self._batch)]
+        chunks += [[s] for s in skus if s and "," in s]
+        for chunk in chunks:
+            for row in await self._listing("/products", {"sku": ",".join(chunk)}):
+                if row.get("sku") in chunk:
+                    found.setdefault(row["sku"], row)
         return found
 
     async def stock_levels(self, skus: Sequence[str]) -> Mapping[str, int | None]:

@@ -39,6 +39,7 @@ class WooCommerceSettings(ConnectorSettings):
     pickup_point_meta_keys: list[str] = Field(default_factory=lambda: [
         "_pickup_point_id", "pickup_point_id", "_woo_carrier_agent_id",
         "_posti_pickup_point", "_shipping_pickup_point_id",
+        "_wc_posti_pickup_id", "_wc_schenker_pickup_id", "_budbee_locker",
     ])
     #: plain http only when explicitly allowed (local test servers)
     allow_http: bool = False

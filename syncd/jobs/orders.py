@@ -30,7 +30,7 @@ from syncd.jobs.base import (
 )
 from syncd.jobs.products import payload_hash
 from syncd.mapping import order_payload, order_reference
-from syncd.model import Order, OrderRef
+from syncd.model import Order, OrderRef, Unreadable
 from syncd.myogo import OrderRequest
 from syncd.myogo.errors import MyogoUnknownOutcomeError, MyogoValidationError
 from syncd.state import OrderLink
@@ -86,8 +86,17 @@ def _park(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str | 
     park(ctx, result, FLOW, OrderLink, key, reason, h, keep=DONE)
 
 
-async def _send_one(ctx: FlowContext, result: FlowResult, order: Order) -> None:
+async def _send_one(ctx: FlowContext, result: FlowResult, order: Order | Unreadable) -> None:
     key = order.store_id
+    if isinstance(order, Unreadable):
+        with ctx.db.session() as session:
+            link = session.get(OrderLink, (ctx.name, key))
+        if link is not None and link.status in DONE:
+            result.counts["unchanged"] += 1     # already in myOGO: a later odd edit is moot
+        else:
+            park_unmappable(ctx, result, FLOW, OrderLink, key, DataError(order.reason),
+                            order.content_hash())
+        return
     try:
         payload = order_payload(order, ctx.store)
     except DataError as exc:
@@ -95,6 +104,7 @@ async def _send_one(ctx: FlowContext, result: FlowResult, order: Order) -> None:
         return
     h = payload_hash(payload)
     reference = payload["reference"]
+    twin: str | None = None
     with ctx.db.session() as session:
         link = session.get(OrderLink, (ctx.name, key))
         if link is not None and link.status in DONE:
@@ -108,6 +118,8 @@ async def _send_one(ctx: FlowContext, result: FlowResult, order: Order) -> None:
             return
         if link is not None and link.status == "sent":
             update = True
+        elif (twin := _reference_twin(session, ctx.name, key, reference)) is not None:
+            update = False
         else:
             update = False
             if ctx.dry_run:
@@ -123,10 +135,27 @@ async def _send_one(ctx: FlowContext, result: FlowResult, order: Order) -> None:
             link.updated_at = now()
             session.add(link)
             session.commit()
+    if twin is not None:
+        _park(ctx, result, key, f"order number {order.number} is also store order {twin} "
+              f"(myOGO reference {reference}): myOGO needs one reference per order, so this "
+              "one is not sent; give it its own number in the store", h)
+        return
     if update:
         await _update_new(ctx, result, key, reference, payload, h)
         return
     await _deliver(ctx, result, key, reference, payload, resuming=resuming)
+
+
+def _reference_twin(session: Any, store: str, key: str, reference: str) -> str | None:
+    """Another store order already holding ``reference`` in myOGO (or about to), if any."""
+    for twin in session.exec(select(OrderLink).where(
+            OrderLink.store == store, OrderLink.reference == reference,
+            OrderLink.store_order_id != key)):
+        never_sent = twin.status == "failed" or (
+            twin.status == "cancelled" and twin.myogo_id is None)
+        if not never_sent:
+            return str(twin.store_order_id)
+    return None
 
 
 async def _deliver(

@@ -29,7 +29,7 @@ from syncd.jobs.base import (
     start_cursor,
 )
 from syncd.mapping import clean_text, product_payload
-from syncd.model import Product
+from syncd.model import Product, Unreadable
 from syncd.myogo import ProductRequest
 from syncd.myogo.errors import MyogoNotFoundError
 from syncd.state import ProductLink
@@ -81,9 +81,13 @@ async def _myogo_codes(ctx: FlowContext) -> set[str]:
 
 
 async def _sync_one(
-    ctx: FlowContext, result: FlowResult, product: Product, known: set[str] | None,
+    ctx: FlowContext, result: FlowResult, product: Product | Unreadable, known: set[str] | None,
     locks: dict[str, asyncio.Lock],
 ) -> None:
+    if isinstance(product, Unreadable):
+        park_unmappable(ctx, result, FLOW, ProductLink, product.store_id,
+                        DataError(product.reason), product.content_hash())
+        return
     code = clean_text(product.sku) or ""
     async with locks[code]:
         await _sync_locked(ctx, result, product, known)

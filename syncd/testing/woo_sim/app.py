@@ -228,8 +228,17 @@ def _list_values(call: Call, name: str) -> list[str]:
 
 # -- products -----------------------------------------------------------------------------
 
+def _include(call: Call, rows: list[Json]) -> list[Json]:
+    """``include``: only these ids (a comma list or repeated ``include[]``)."""
+    wanted = {int(v) for v in _list_values(call, "include") if v.isdigit()}
+    return [r for r in rows if r["id"] in wanted] if "include" in call.multi else rows
+
+
 def list_products(store: WooStore, call: Call) -> Response:
     skus = _list_values(call, "sku")
+    if len(skus) > 1:
+        # core explodes the list on commas and also matches the whole text as one SKU
+        skus += [raw for raw in call.multi.get("sku", []) if "," in raw]
     if skus:
         # core switches post_type to product + product_variation when filtering by SKU
         rows = [r for r in (*store.products.values(), *store.variations.values())
@@ -238,7 +247,7 @@ def list_products(store: WooStore, call: Call) -> Response:
         rows = list(store.products.values())
     if "type" in call.query:
         rows = [r for r in rows if r["type"] == call.query["type"]]
-    rows = _date_filter(store, call, rows)
+    rows = _date_filter(store, call, _include(call, rows))
     return _paged(call, [dict(r) for r in rows], PRODUCT_ORDERBY, store)
 
 
@@ -297,7 +306,7 @@ def list_variations(store: WooStore, call: Call) -> Response:
     skus = _list_values(call, "sku")
     if skus:
         rows = [r for r in rows if r["sku"] in skus]
-    rows = _date_filter(store, call, rows)
+    rows = _date_filter(store, call, _include(call, rows))
     return _paged(call, [dict(r) for r in rows], ("date", "id", "include", "title", "slug",
                                                   "modified"), store)
 

@@ -125,6 +125,7 @@ class WooStore:
         self, name: str, sku: str | None = None, *, price: str = "10.00",
         stock: int | None = 0, ean: str | None = None, description: str = "",
         type: str = "simple", meta: dict[str, Any] | None = None,
+        virtual: bool = False, downloadable: bool = False,
     ) -> int:
         """Create a product (``type="variable"`` for a parent of variations); return its id."""
         with self.lock:
@@ -144,6 +145,7 @@ class WooStore:
                 "stock_status": "instock", "images": [
                     {"id": product_id, "src": f"https://shop.test/img/{product_id}.jpg"}],
                 "variations": [], "attributes": [],
+                "virtual": virtual, "downloadable": downloadable,
                 "meta_data": self._meta(meta),
             }
             self._stamp(record, "date_created", "date_modified")
@@ -154,6 +156,7 @@ class WooStore:
     def add_variation(
         self, parent_id: int, sku: str | None, *, option: str, price: str = "10.00",
         stock: int | None = 0, ean: str | None = None, meta: dict[str, Any] | None = None,
+        virtual: bool = False, downloadable: bool = False,
     ) -> int:
         """Add a variation to a variable product; return its id."""
         with self.lock:
@@ -174,6 +177,7 @@ class WooStore:
                 "image": {"id": variation_id,
                           "src": f"https://shop.test/img/{variation_id}.jpg"},
                 "attributes": [{"id": 1, "name": "Variant", "option": option}],
+                "virtual": virtual, "downloadable": downloadable,
                 "meta_data": self._meta(meta),
             }
             self._stamp(record, "date_created", "date_modified")

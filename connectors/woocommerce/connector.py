@@ -11,6 +11,8 @@ import structlog
 
 from connectors.woocommerce import webhooks
 from connectors.woocommerce.client import TRACKING_API, WooApiError, WooClient
+from connectors.woocommerce.client import _json as response_json
+from connectors.woocommerce.client import _total_pages as total_pages
 from connectors.woocommerce.cursor import Row, keyset_pages
 from connectors.woocommerce.mapping import (
     line_items,
@@ -24,7 +26,7 @@ from connectors.woocommerce.mapping import (
 )
 from connectors.woocommerce.settings import WooCommerceSettings
 from syncd.connector import Capability, StoreConnector, WebhookEvent
-from syncd.errors import ConfigError, DataError
+from syncd.errors import ConfigError, DataError, TransientError
 from syncd.model import (
     ItemResult,
     Order,
@@ -89,12 +91,20 @@ class WooCommerceConnector(StoreConnector):
     # -- reading -------------------------------------------------------------------------
 
     def _fetcher(self, path: str, extra: dict[str, Any]) -> Any:
-        async def fetch(params: dict[str, Any], page: int) -> tuple[list[Row], bool]:
-            async for _, rows, last in self.client.pages(
-                path, {**extra, **params, "per_page": self.settings.page_size}, start=page
-            ):
-                return rows, last
-            return [], True
+        """One listing page: ``(rows, last, X-WP-Total)`` (the cursor checks the total)."""
+        per_page = self.settings.page_size
+
+        async def fetch(params: dict[str, Any], page: int) -> tuple[list[Row], bool, int | None]:
+            response = await self.client.request(
+                "GET", path, params={**extra, **params, "per_page": per_page, "page": page})
+            rows = response_json(response)
+            if not isinstance(rows, list):
+                raise TransientError(f"WooCommerce answered GET {path} with "
+                                     f"{type(rows).__name__}, not a list")
+            total = response.headers.get("X-WP-Total", "")
+            last = page >= total_pages(response, len(rows), per_page, page) \
+                or len(rows) < per_page
+            return rows, last, int(total) if total.isdigit() else None
 
         return fetch
 

@@ -1,15 +1,13 @@
 """Every GraphQL document the Shopify connector sends validates against the 2026-04 schema.
 
-The schema is the introspection JSON in ``../shared/data/shopify-admin-schema.json`` (see
-/work/shared/store-apis.md §0). It is built with ``assume_valid=True`` because the file
-itself breaks one of graphql-core's *schema* rules (a few implementation fields are
-deprecated while the interface field is not); documents are still fully validated.
+The schema is Shopify's introspection JSON, shipped gzipped with the fake
+(``syncd/testing/shopify_fake/shopify-admin-schema.json.gz``). It is built with
+``assume_valid=True`` because the file itself breaks one of graphql-core's *schema* rules
+(a few implementation fields are deprecated while the interface field is not); documents
+are still fully validated.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,21 +16,17 @@ graphql = pytest.importorskip("graphql")
 
 from connectors.shopify import ShopifyConnector, ShopifySettings, queries  # noqa: E402
 from syncd.model import Shipment, StockLevel  # noqa: E402
-from syncd.testing.shopify_fake import DEFAULT_TOKEN, ShopifyFake, schema_path  # noqa: E402
-
-SCHEMA_FILE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / \
-    "shopify-admin-schema.json"
-
-if not SCHEMA_FILE.is_file():  # pragma: no cover - depends on the checkout
-    pytest.skip(f"Shopify Admin schema not found at {SCHEMA_FILE} (see store-apis.md §0)",
-                allow_module_level=True)
+from syncd.testing.shopify_fake import (  # noqa: E402
+    DEFAULT_TOKEN,
+    ShopifyFake,
+    read_introspection,
+    schema_path,
+)
 
 
 @pytest.fixture(scope="module")
 def schema() -> graphql.GraphQLSchema:
-    with open(SCHEMA_FILE, encoding="utf-8") as f:
-        data = json.load(f)
-    return graphql.build_client_schema(data["data"], assume_valid=True)
+    return graphql.build_client_schema(read_introspection(), assume_valid=True)
 
 
 def test_schema_is_the_pinned_version_and_knows_idempotent(schema: graphql.GraphQLSchema) -> None:

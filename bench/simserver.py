@@ -1,4 +1,4 @@
-"""One simulator in its own process, for the benchmarks (``bench/_common.SimProcess``).
+"""One simulator in its own process, for the benchmarks (``SimProcess`` in ``bench/_common.py``).
 
     python bench/simserver.py myogo [--latency 0.02] [--clock-behind-minutes 30]
     python bench/simserver.py woo --products 10000 [--orders 1000] [--behind-minutes 30]

@@ -44,7 +44,8 @@ from connectors.woocommerce.connector import BATCH_LIMIT
 from syncd.jobs.stock import BATCH
 from syncd.model import StockLevel
 
-SHOPIFY_BUCKET, SHOPIFY_RESTORE = 2_000.0, 100.0   # standard plan (store-apis.md section 2)
+#: standard plan (docs/connectors/shopify.md, limits)
+SHOPIFY_BUCKET, SHOPIFY_RESTORE = 2_000.0, 100.0
 
 
 def levels_for(n: int, seed: int) -> list[StockLevel]:

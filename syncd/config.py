@@ -47,6 +47,8 @@ _DURATION = re.compile(r"^(?:\d+[smhd])+$")
 _DURATION_PART = re.compile(r"(\d+)([smhd])")
 _STORE_NAME = re.compile(r"^[a-z0-9_-]+$")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+#: a shell-style placeholder written as a secret: "${WOO_KEY}" (the config never expands it)
+_PLACEHOLDER = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 _SECRET_IN_URL_FIELDS = {"state_db"}      # may hold a password: never echo the value
 M = TypeVar("M", bound=BaseModel)
 _INTERNAL_FIELDS = {"settings"}          # filled by the loader, never written in the file
@@ -356,6 +358,10 @@ class _Loader:
                                            base_dir=self.base_dir)
                 self.resolved.append(value)
             elif secret_field and isinstance(value, str):
+                if _PLACEHOLDER.fullmatch(value.strip()):
+                    raise ConfigError(f"{value.strip()} is not expanded (there is no ${{...}} "
+                                      f"syntax): write {SECRET_REF_HELP}",
+                                      key=_join(prefix, (key,)))
                 self.literals.add(value)
             out[key] = value
         return out

@@ -1,6 +1,6 @@
 """Time-based cursor helpers shared by connectors and flows.
 
-Rules (DESIGN.md, from the anchors): remember the run's start (the *signpost*); the saved
+Rules (docs/design-notes.md, cursors): remember the run's start (the *signpost*); the saved
 cursor is never later than the signpost minus a look-back overlap, nor than the newest
 modified time seen, and never goes backwards.
 """

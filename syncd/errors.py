@@ -1,4 +1,4 @@
-"""One exception hierarchy, classified once (DESIGN.md, "Errors are classified once").
+"""One exception hierarchy: each error is classified once, where it is raised.
 
 * ``ConfigError``   -> the operator must act (bad config, refused credentials, missing scope):
                        stop the flow, alert, exit 78 at start-up.

@@ -1,9 +1,9 @@
 """The daemon's optional HTTP surface: health, readiness, metrics and webhook receivers.
 
-Webhooks are only *triggers to re-poll* (DESIGN.md): a myOGO delivery is accepted only
-with a valid ``X-OGOship-Hmac-SHA256`` over the raw body, answered 200 at once, and handed
-to the daemon in the background; nothing in its body is trusted beyond a hint of which
-flow to run. Store webhooks are verified by their connector (each store signs
+Webhooks are only *triggers to re-poll* (docs/operations.md, webhooks): a myOGO delivery is
+accepted only with a valid ``X-OGOship-Hmac-SHA256`` over the raw body, answered 200 at
+once, and handed to the daemon in the background; nothing in its body is trusted beyond a
+hint of which flow to run. Store webhooks are verified by their connector (each store signs
 differently), so this module only routes them and enforces the size limit.
 """
 

@@ -1,7 +1,7 @@
 """Webhooks as triggers: the daemon's HTTP surface wiring and `ogo-syncd webhooks register`.
 
-A webhook never carries data we trust (DESIGN.md): a verified delivery just runs the
-matching flow now instead of at its next scheduled time.
+A webhook never carries data we trust (docs/operations.md, webhooks): a verified delivery
+just runs the matching flow now instead of at its next scheduled time.
 """
 
 from __future__ import annotations

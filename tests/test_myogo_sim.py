@@ -1,8 +1,8 @@
 """The myOGO simulator, driven with raw httpx in-process and over real HTTP.
 
-These tests pin the simulator's behaviour (the contract in contracts-myogo.md and the
-facts in myogo-api.md), so that the client and the flows are tested against something
-that behaves like myOGO.
+These tests pin the simulator's behaviour (docs/simulator.md: the routes and the choices
+it makes where the real API is not documented), so that the client and the flows are tested
+against something that behaves like myOGO.
 """
 
 from __future__ import annotations

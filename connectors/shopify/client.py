@@ -1,9 +1,10 @@
 """A small Admin GraphQL client: error classification and cost-based throttling.
 
-Shopify meters GraphQL by calculated query cost in a leaky bucket (store-apis.md §2). Every
-response reports ``extensions.cost.throttleStatus``; we remember it, wait *before* a query
-whose last requested cost exceeds what the bucket should hold by now, and after a THROTTLED
-answer (HTTP 200 with ``errors[].extensions.code == "THROTTLED"``, or HTTP 429) we wait
+Shopify meters GraphQL by calculated query cost in a leaky bucket
+(docs/connectors/shopify.md, limits). Every response reports
+``extensions.cost.throttleStatus``; we remember it, wait *before* a query whose last
+requested cost exceeds what the bucket should hold by now, and after a THROTTLED answer
+(HTTP 200 with ``errors[].extensions.code == "THROTTLED"``, or HTTP 429) we wait
 ``(requested - available) / restoreRate`` seconds and send the same request again. ``sleep``
 and ``clock`` are injectable so tests never wait on the wall clock.
 """

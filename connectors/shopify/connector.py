@@ -1,4 +1,4 @@
-"""The Shopify connector (Admin GraphQL API; facts in /work/shared/store-apis.md §2-3)."""
+"""The Shopify connector (Admin GraphQL API; docs/connectors/shopify.md)."""
 
 from __future__ import annotations
 

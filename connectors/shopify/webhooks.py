@@ -1,4 +1,4 @@
-"""Shopify webhook verification: HMAC first, JSON second (store-apis.md §2, Webhooks)."""
+"""Shopify webhook verification: HMAC first, JSON second (docs/connectors/shopify.md, webhooks)."""
 
 from __future__ import annotations
 

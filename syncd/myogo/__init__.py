@@ -1,4 +1,4 @@
-"""Async client for the myOGO (OGOship) REST API v1; see myogo-api.md and DESIGN.md."""
+"""Async client for the myOGO (OGOship) REST API v1 (known and assumed: docs/simulator.md)."""
 
 from syncd.myogo.client import MyogoClient, encode_code
 from syncd.myogo.errors import (

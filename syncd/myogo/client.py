@@ -2,7 +2,8 @@
 
 Every call goes through ``_call``: concurrency limit -> rate limit -> httpx send (auth flow
 adds the token, re-auths once on 401) -> tenacity retry for transient failures only ->
-status mapped to a typed error. See myogo-api.md for what each endpoint is known to do.
+status mapped to a typed error. docs/simulator.md says what each endpoint is known (or
+assumed) to do.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Typed myOGO errors, each also a ``syncd.errors`` class so callers classify them once.
 
-Mapping (DESIGN.md "Errors are classified once"):
+Mapping (each error is classified once, here):
 
 * 400 and other 4xx (not 401/403/404/429) -> ``MyogoValidationError`` (``DataError``)
 * 404                                    -> ``MyogoNotFoundError``   (``DataError``)

@@ -1,10 +1,10 @@
-"""Typed myOGO payloads (myogo-api.md section 4), with the API's own camelCase field names.
+"""Typed myOGO payloads (routes in docs/simulator.md), with the API's own camelCase field names.
 
 Python attributes are snake_case; the wire names are camelCase aliases. Incoming JSON keys
 are matched case-insensitively (the .NET server and its clients mix casings), responses
 ignore unknown keys, and requests serialize with ``by_alias=True, exclude_none=True``
 (the old plugins note that myOGO "does not handle well null values").
-Shapes marked [I] are inferred, not verified (see myogo-api.md).
+Shapes marked [I] are inferred, not verified (docs/simulator.md, assumptions).
 """
 
 from __future__ import annotations

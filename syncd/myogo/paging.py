@@ -1,4 +1,4 @@
-"""Page/limit paging over bare JSON arrays (myogo-api.md section 3).
+"""Page/limit paging over bare JSON arrays (docs/simulator.md, paging).
 
 Pages are 1-based; the last page is the first one shorter than ``limit``. A server that
 ignores ``page`` would loop forever, so an identical repeated page, or more than

@@ -1,7 +1,7 @@
 """Webhook signatures: ``X-OGOship-Hmac-SHA256 = Base64(HMAC-SHA256(key, raw body))``.
 
 Verify against the *raw* request bytes (re-serialised JSON would not match). A webhook is
-only a trigger to re-poll (DESIGN.md): its body shape is not published.
+only a trigger to re-poll (docs/operations.md, webhooks): its body shape is not published.
 """
 
 from __future__ import annotations

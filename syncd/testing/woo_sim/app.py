@@ -1,7 +1,7 @@
 """The WooCommerce REST v3 simulator as a Starlette ASGI app.
 
 Routes, parameters, error codes and headers follow WooCommerce core and the Shipment
-Tracking extension (see ``/work/shared/store-apis.md`` section 1): Basic auth or
+Tracking extension (docs/connectors/woocommerce.md): Basic auth or
 ``consumer_key``/``consumer_secret`` in the query, ``X-WP-Total``/``X-WP-TotalPages``,
 ``per_page`` <= 100, batch endpoints limited to 100 objects (413 above), per-item errors in
 batch answers, ``modified_after`` with ``dates_are_gmt``.

@@ -1,0 +1,52 @@
+"""The conformance kit against a real WooCommerce 11 shop, in HPOS and in legacy posts storage.
+
+``tests/woo_server.py`` boots the shops; ``WooRestHandle`` seeds and inspects them over
+the REST API; each test starts from the freshly installed shop (a database dump loaded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from woo_server import STORAGES, WooShop, woo_shop
+
+from syncd.testing.conformance import ConformanceSuite, SeedProduct
+from syncd.testing.woo_rest_handle import WooRestHandle
+
+pytestmark = pytest.mark.woocommerce
+
+
+@pytest.fixture(scope="session", params=STORAGES)
+def woo(request: pytest.FixtureRequest) -> WooShop:
+    return woo_shop(request, request.param)
+
+
+@pytest.fixture
+async def store_handle(woo: WooShop) -> AsyncIterator[WooRestHandle]:
+    handle = WooRestHandle(woo.url, woo.key, woo.secret, reset=woo.reset)
+    yield handle
+    await handle.aclose()
+
+
+class TestRealWooCommerceConformance(ConformanceSuite):
+    """Every contract of the kit against the real shop (the kit resets it first)."""
+
+
+async def test_storage_is_the_one_asked_for(woo: WooShop) -> None:
+    """The fixture really runs both order storages (HPOS tables exist only with HPOS)."""
+    with woo.client() as http:
+        settings = http.get("/system_status").json()["settings"]
+    assert settings["HPOS_enabled"] is (woo.storage == "hpos")
+    tables = {row[0] for row in woo.sql("SHOW TABLES LIKE 'wp_wc_orders'")}
+    assert tables == ({"wp_wc_orders"} if woo.storage == "hpos" else set())
+
+
+async def test_reset_restores_the_fresh_shop(store_handle: WooRestHandle) -> None:
+    await store_handle.reset()
+    await store_handle.add_product(SeedProduct(name="Mug", sku="R-MUG", stock=2))
+    assert await store_handle.stock_of("R-MUG") == 2
+    await store_handle.reset()
+    assert await store_handle.stock_of("R-MUG") is None
+    assert await store_handle.call("GET", "/products") == []
+

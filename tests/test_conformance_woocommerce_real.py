@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from woo_server import STORAGES, WooShop, woo_shop
 
-from syncd.testing.conformance import ConformanceSuite, SeedProduct
+from syncd.testing.conformance import ConformanceSuite, SeedProduct, SeedVariant
 from syncd.testing.woo_rest_handle import WooRestHandle
 
 pytestmark = pytest.mark.woocommerce
@@ -50,3 +50,20 @@ async def test_reset_restores_the_fresh_shop(store_handle: WooRestHandle) -> Non
     assert await store_handle.stock_of("R-MUG") is None
     assert await store_handle.call("GET", "/products") == []
 
+
+async def test_variation_names_reach_the_connector_as_parent_and_value(
+    store_handle: WooRestHandle,
+) -> None:
+    """WooCommerce names a variation by its attribute values only ("M"); myOGO needs the
+    parent's name too."""
+    await store_handle.reset()
+    ids = await store_handle.add_product(SeedProduct(name="T-Shirt", variants=[
+        SeedVariant(sku="TS-S", name="S"), SeedVariant(sku="TS-M", name="M")]))
+    parent = (await store_handle.call("GET", f"/products/{ids[1]}"))["parent_id"]
+    raw = await store_handle.call("GET", f"/products/{parent}/variations")
+    assert sorted(v["name"] for v in raw) == ["M", "S"], \
+        "the real shop names a variation by its attribute values only"
+    connector = store_handle.connector()
+    names = {p.store_id: p.name
+             async for page in connector.changed_products(None) for p in page.items}
+    assert names == {ids[0]: "T-Shirt - S", ids[1]: "T-Shirt - M"}

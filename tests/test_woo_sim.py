@@ -137,6 +137,22 @@ async def test_sku_filter_finds_products_and_variations(
     assert sorted(p["name"] for p in listed) == ["Mug", "Other", "Shirt"]
 
 
+async def test_variation_name_is_its_attribute_values(
+    store: WooStore, http: httpx.AsyncClient
+) -> None:
+    """As on a real WooCommerce 11 shop: the variations endpoint names a variation "M"; the
+    post title "Shirt - M" shows in the SKU search and in order lines (with parent_name)."""
+    parent = store.add_product("Shirt", type="variable")
+    store.add_variation(parent, "SHIRT-M", option="M")
+    listed = (await http.get(f"{API}/products/{parent}/variations", auth=AUTH)).json()
+    assert [v["name"] for v in listed] == ["M"]
+    found = (await http.get(f"{API}/products", auth=AUTH, params={"sku": "SHIRT-M"})).json()
+    assert [v["name"] for v in found] == ["Shirt - M"]
+    order = store.order(store.add_order([("SHIRT-M", 1)]))
+    assert [(li["name"], li["parent_name"]) for li in order["line_items"]] == [
+        ("Shirt - M", "Shirt")]
+
+
 async def test_batch_limit_and_per_item_errors(store: WooStore, http: httpx.AsyncClient) -> None:
     pid = store.add_product("Mug", "MUG", stock=1)
     big = await http.post(f"{API}/products/batch", auth=AUTH,

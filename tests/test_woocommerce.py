@@ -363,3 +363,16 @@ async def test_webhook_signature(store: WooStore, http: httpx.AsyncClient) -> No
     assert await hooked.parse_webhook({}, b"webhook_id=5") is None
     with pytest.raises(ConfigError, match="webhook_secret"):
         await connector(http).parse_webhook(headers, body)
+
+
+def test_variation_name_is_parent_and_values() -> None:
+    """A real variation row is named by its values only; myOGO gets "Parent - values"."""
+    from connectors.woocommerce.mapping import to_variant
+
+    parent = {"id": 10, "name": "T-Shirt &amp; Co"}
+    two = {"id": 12, "name": "M, Blue", "attributes": [
+        {"id": 0, "name": "Size", "slug": "size", "option": "M"},
+        {"id": 0, "name": "Color", "slug": "color", "option": "Blue"}]}
+    assert to_variant(two, parent, None).name == "T-Shirt & Co - M, Blue"
+    assert to_variant({"id": 13, "name": "", "attributes": []}, parent, None).name \
+        == "T-Shirt & Co"

@@ -162,10 +162,18 @@ def to_product(row: Row, ean_meta_key: str | None, notes: list[str] | None = Non
 
 def to_variant(row: Row, parent: Row, ean_meta_key: str | None,
                notes: list[str] | None = None) -> Product:
-    """One variation: its own SKU, name from the parent and its attribute options."""
-    options = [str(a.get("option")) for a in row.get("attributes") or () if a.get("option")]
-    name = product_name(
-        row.get("name") or " - ".join([parent.get("name") or "", *options]).strip(" -"))
+    """One variation: its own SKU, named "Parent - M, Blue" like WooCommerce's post title.
+
+    The variations endpoint names a variation by its attribute values only ("M, Blue"), so
+    the name is built from the parent's name and the variation's options. A parent whose
+    name is empty (or only markup) gives an empty name, which the engine refuses.
+    """
+    options = [str(a.get("option")) for a in row.get("attributes") or ()
+               if isinstance(a, dict) and a.get("option")]
+    values = product_name(", ".join(options) or row.get("name"))
+    name = product_name(parent.get("name"))
+    if name and values:
+        name = f"{name} - {values}"
     image = row.get("image") if isinstance(row.get("image"), dict) else {}
     return Product(
         store_id=str(row["id"]), sku=_text(row.get("sku")), name=name,

@@ -241,7 +241,8 @@ def list_products(store: WooStore, call: Call) -> Response:
         skus += [raw for raw in call.multi.get("sku", []) if "," in raw]
     if skus:
         # core switches post_type to product + product_variation when filtering by SKU
-        rows = [r for r in (*store.products.values(), *store.variations.values())
+        rows = [{**r, "name": store.title(r)}
+                for r in (*store.products.values(), *store.variations.values())
                 if r["sku"] and r["sku"] in skus]
     else:
         rows = list(store.products.values())

@@ -168,7 +168,9 @@ class WooStore:
             variation_id = next(self._ids)
             record: Json = {
                 "id": variation_id, "type": "variation", "parent_id": parent_id,
-                "name": f"{parent['name']} - {option}", "status": "publish",
+                # WooCommerce names a variation by its attribute values only ("M"); its
+                # post title "Parent - M" shows only in /products?sku= and order lines
+                "name": option, "status": "publish",
                 "permalink": f"{parent['permalink']}?attribute_pa_variant={option}",
                 "sku": sku or "", "price": price, "regular_price": price,
                 "description": "", "global_unique_id": ean or "",
@@ -206,6 +208,13 @@ class WooStore:
                 if sku and record["sku"] == sku:
                     return copy.deepcopy(record)
             return None
+
+    def title(self, record: Json) -> str:
+        """The post title: a variation's is "Parent - values" (its ``name`` is the values)."""
+        if record.get("type") != "variation":
+            return str(record["name"])
+        parent = self.products[record["parent_id"]]
+        return f"{parent['name']} - {record['name']}" if record["name"] else parent["name"]
 
     def stock_of(self, sku: str) -> int | None:
         record = self.find_sku(sku)
@@ -267,7 +276,9 @@ class WooStore:
                 price = float(item.get("price") or 0)
                 is_variation = item.get("type") == "variation"
                 line_items.append({
-                    "id": order_id * 100 + index, "name": item["name"],
+                    "id": order_id * 100 + index, "name": self.title(item),
+                    "parent_name": self.products[item["parent_id"]]["name"]
+                    if is_variation else None,
                     "product_id": item["parent_id"] if is_variation else item["id"],
                     "variation_id": item["id"] if is_variation else 0,
                     "quantity": quantity, "sku": sku, "price": price,

@@ -328,6 +328,24 @@ async def test_mark_shipped_api_uses_completed_email(
         "customer_completed_order", "customer_note"]
 
 
+async def test_ogoship_tracking_meta_is_optional(store: WooStore, http: httpx.AsyncClient) -> None:
+    store.add_product("Mug", "MUG")
+    plain_order, ogo_order = store.add_order([("MUG", 1)]), store.add_order([("MUG", 1)])
+    shipment = Shipment(store_order_id=str(plain_order), order_number="1",
+                        tracking_numbers=("JJFI1", "JJFI2"), tracking_url="https://t.example/1")
+    await connector(http).mark_shipped(shipment)
+    assert store.meta_value(plain_order, "ogoship_tracking") is None, "off by default"
+    ogo = connector(http, ogoship_tracking_meta=True)
+    shipment = shipment.model_copy(update={"store_order_id": str(ogo_order)})
+    await ogo.mark_shipped(shipment)
+    assert store.meta_value(ogo_order, "ogoship_tracking") == "JJFI1, JJFI2"
+    assert store.meta_value(ogo_order, "ogoship_tracking_url") == "https://t.example/1"
+    assert store.order(ogo_order)["status"] == "completed"
+    writes = _writes(store)
+    await ogo.mark_shipped(shipment)
+    assert _writes(store) == writes, "the second call writes nothing"
+
+
 async def test_custom_shipped_status_and_no_notification(
     store: WooStore, http: httpx.AsyncClient
 ) -> None:

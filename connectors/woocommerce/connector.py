@@ -309,6 +309,7 @@ class WooCommerceConnector(StoreConnector):
         new_numbers = [n for n in dict.fromkeys(shipment.tracking_numbers) if n not in held]
         if new_numbers:
             await self._add_trackings(order, held, new_numbers, shipment, api)
+        extra = self._ogoship_meta(order, held, new_numbers, shipment)
         completing = order.get("status") != self.settings.shipped_status
         # The Shipment Tracking extension puts tracking into the "Completed order" email,
         # so a note would mail the customer twice; unless the order was completed earlier
@@ -318,9 +319,23 @@ class WooCommerceConnector(StoreConnector):
         if self.settings.notify_customer and shipment.notify_customer \
                 and shipment.tracking_numbers and not email_carries_tracking:
             await self._note_once(order_id, shipment)
+        body: dict[str, Any] = {"meta_data": extra} if extra else {}
         if completing:
-            await self.client.send("PUT", f"/orders/{order_id}",
-                                   {"status": self.settings.shipped_status})
+            body["status"] = self.settings.shipped_status
+        if body:
+            await self.client.send("PUT", f"/orders/{order_id}", body)
+
+    def _ogoship_meta(self, order: Row, held: set[str], new_numbers: list[str],
+                      shipment: Shipment) -> list[dict[str, str]]:
+        """``ogoship_tracking``/``ogoship_tracking_url`` entries that differ from the order's
+        (only with ``ogoship_tracking_meta``); empty when nothing changes."""
+        if not self.settings.ogoship_tracking_meta:
+            return []
+        numbers = sorted(held | set(new_numbers) | set(shipment.tracking_numbers))
+        wanted = {"ogoship_tracking": ", ".join(numbers),
+                  "ogoship_tracking_url": shipment.tracking_url or ""}
+        return [{"key": key, "value": value} for key, value in wanted.items()
+                if value and str(meta(order, key) or "") != value]
 
     async def _trackings(self, order: Row) -> tuple[set[str], bool]:
         """Tracking numbers the order holds, and whether the extension's API is there."""

@@ -28,6 +28,9 @@ class WooCommerceSettings(ConnectorSettings):
     #: order meta key holding tracking items when the Shipment Tracking API is absent
     tracking_meta_key: str = "_wc_shipment_tracking_items"
     use_shipment_tracking_api: bool = True
+    #: also write the tracking to ``ogoship_tracking`` / ``ogoship_tracking_url`` order meta,
+    #: which OGOship's own plug-in shows to the customer (in its emails)
+    ogoship_tracking_meta: bool = False
     #: tell the customer about the tracking (a customer note unless WooCommerce's own
     #: "Completed order" email already carries it, see docs/connectors/woocommerce.md)
     notify_customer: bool = True

@@ -16,7 +16,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -176,6 +176,8 @@ class StoreConfig(_Strict):
     default_shipping_code: str = ""     # "" = omit shippingCode when the map has no entry
     shipping_map: dict[str, str] = Field(default_factory=dict)
     update_new_orders: bool = False
+    #: go-live date: orders paid (else created) before it, 00:00 UTC, are never sent
+    orders_since: date | None = None
     webhook_secret: SecretStr | None = None
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     options: dict[str, Any] = Field(default_factory=dict, repr=False)   # as written in the file
@@ -210,6 +212,19 @@ class StoreConfig(_Strict):
         if not re.fullmatch(r"[A-Z]{3}", value):
             raise ValueError(f"expected a 3-letter ISO currency code like 'EUR', got {value!r}")
         return value
+
+    @field_validator("orders_since", mode="before")
+    @classmethod
+    def _check_orders_since(cls, value: object) -> object:
+        """A TOML date (``2024-05-01``) or the same as a string; never a date-time."""
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        raise ValueError(f'expected a date like "2024-05-01" (YYYY-MM-DD), got {value!r}')
 
     @field_validator("shipping_map")
     @classmethod

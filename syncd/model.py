@@ -84,7 +84,11 @@ class Order(Record):
     total: Decimal | None = None
     comment: str | None = None
     created_at: datetime | None = None
+    paid_at: datetime | None = None    # when it was paid; ``orders_since`` compares this
     updated_at: datetime | None = None
+    #: myOGO references another integration may already have sent this order under (e.g.
+    #: OGOship's own store plugin): such an order is adopted, never sent again
+    legacy_references: tuple[str, ...] = ()
 
 
 class OrderRef(Record):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -167,7 +167,7 @@ def test_minimal_config_defaults_and_settings(tmp_path: Path) -> None:
         "shop1", "dummy", True, "D-")
     assert (store.language, store.currency, store.default_shipping_code) == ("fi", "EUR", "")
     assert store.shipping_map == {} and store.update_new_orders is False
-    assert store.webhook_secret is None
+    assert store.webhook_secret is None and store.orders_since is None
     assert store.schedule.products == timedelta(minutes=15)
     assert store.schedule.orders == timedelta(minutes=2)
     assert store.schedule.stock == timedelta(minutes=10)
@@ -191,6 +191,7 @@ def test_every_store_option_is_read(tmp_path: Path) -> None:
         default_shipping_code = "POSTI"
         shipping_map = { "flat_rate:1" = "POSTI", "Express" = "DHL" }
         update_new_orders = true
+        orders_since = "2024-05-01"
         webhook_secret = "whsec-literal"
         """)) + textwrap.dedent("""
         [stores.schedule]
@@ -203,6 +204,9 @@ def test_every_store_option_is_read(tmp_path: Path) -> None:
     store = config.stores[0]
     assert store.enabled is False and store.language == "sv" and store.currency == "SEK"
     assert store.default_shipping_code == "POSTI"
+    assert store.orders_since == date(2024, 5, 1)
+    assert load(tmp_path, with_store_lines("orders_since = 2024-05-01")).stores[
+        0].orders_since == date(2024, 5, 1)       # a TOML date works too
     assert store.shipping_map == {"flat_rate:1": "POSTI", "Express": "DHL"}
     assert store.update_new_orders is True
     assert store.webhook_secret is not None
@@ -403,11 +407,12 @@ ERROR_CASES = [
      "myogo.merchantid", "unknown key 'merchantid'; did you mean 'merchant_id'?"),
     (with_store_lines('colour = "red"'), "stores[0].colour",
      "unknown key 'colour'; expected one of connector, currency, default_shipping_code, "
-     "enabled, language, name, options, reference_prefix, schedule, shipping_map, "
-     "update_new_orders, webhook_secret"),
+     "enabled, language, name, options, orders_since, reference_prefix, schedule, "
+     "shipping_map, update_new_orders, webhook_secret"),
     (with_store_lines('settings = "x"'), "stores[0].settings", "unknown key 'settings'; "
      "expected one of connector, currency, default_shipping_code, enabled, language, name, "
-     "options, reference_prefix, schedule, shipping_map, update_new_orders, webhook_secret"),
+     "options, orders_since, reference_prefix, schedule, shipping_map, update_new_orders, "
+     "webhook_secret"),
     (with_store_lines('product = "1m"', "[stores.schedule]"), "stores[0].schedule.product",
      "unknown key 'product'; did you mean 'products'?"),
     (with_store_lines("pagesize = 10", "options"), "stores[0].options.pagesize",
@@ -431,6 +436,13 @@ ERROR_CASES = [
      "expected one of 'fi', 'en' or 'sv', got 'de'"),
     (with_store_lines('currency = "euro"'), "stores[0].currency",
      "expected a 3-letter ISO currency code like 'EUR', got 'euro'"),
+    (with_store_lines('orders_since = "2024-13-01"'), "stores[0].orders_since",
+     "expected a date like \"2024-05-01\" (YYYY-MM-DD), got '2024-13-01'"),
+    (with_store_lines('orders_since = "1.5.2024"'), "stores[0].orders_since",
+     "expected a date like \"2024-05-01\" (YYYY-MM-DD), got '1.5.2024'"),
+    (with_store_lines("orders_since = 2024-05-01T10:00:00"), "stores[0].orders_since",
+     "expected a date like \"2024-05-01\" (YYYY-MM-DD), got "
+     "datetime.datetime(2024, 5, 1, 10, 0)"),
     (with_store_lines('shipping_map = { "x" = 1 }'), 'stores[0].shipping_map.x',
      "expected a string, got 1"),
     (with_store_lines('shipping_map = "POSTI"'), "stores[0].shipping_map",

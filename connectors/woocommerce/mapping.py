@@ -318,7 +318,9 @@ def to_order(row: Row, pickup_keys: Sequence[str] = (),
         currency=_text(row.get("currency")), total=_decimal(row.get("total")),
         comment=_text(row.get("customer_note")),
         created_at=parse_time(row.get("date_created_gmt")),
+        paid_at=parse_time(row.get("date_paid_gmt")),
         updated_at=parse_time(row.get("date_modified_gmt")),
+        legacy_references=plugin_references(row),
     )
 
 
@@ -333,6 +335,14 @@ def line_product_ids(row: Row) -> set[tuple[int, int]]:
     """``(product_id, variation_id)`` of each line (variation 0 for simple products)."""
     return {(_int(line.get("product_id")), _int(line.get("variation_id")))
             for line in line_items(row)}
+
+
+def plugin_references(row: Row) -> tuple[str, ...]:
+    """The reference OGOship's WooCommerce plugin sends: ``{id}-{order_key minus wc_order_}``."""
+    key = row.get("order_key")
+    if not isinstance(key, str) or not key.strip():
+        return ()
+    return (f"{row['id']}-{key.strip().removeprefix('wc_order_')}",)
 
 
 def to_order_ref(row: Row) -> OrderRef:

@@ -9,6 +9,7 @@ same way, never re-sent blindly.
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlmodel import select
@@ -29,6 +30,7 @@ from syncd.jobs.base import (
     start_cursor,
 )
 from syncd.jobs.products import payload_hash
+from syncd.jobs.tracking import apply_shipped
 from syncd.mapping import order_payload, order_reference
 from syncd.model import Order, OrderRef, Unreadable
 from syncd.myogo import OrderRequest
@@ -97,6 +99,8 @@ async def _send_one(ctx: FlowContext, result: FlowResult, order: Order | Unreada
             park_unmappable(ctx, result, FLOW, OrderLink, key, DataError(order.reason),
                             order.content_hash())
         return
+    if await _adopted_or_before_go_live(ctx, result, order):
+        return
     try:
         payload = order_payload(order, ctx.store)
     except DataError as exc:
@@ -156,6 +160,61 @@ def _reference_twin(session: Any, store: str, key: str, reference: str) -> str |
         if not never_sent:
             return str(twin.store_order_id)
     return None
+
+
+async def _adopted_or_before_go_live(ctx: FlowContext, result: FlowResult, order: Order) -> bool:
+    """Go-live after another integration: True when this order must not be sent by us.
+
+    An order another integration already sent (found in myOGO under one of the
+    connector's ``legacy_references``) is adopted: linked as sent under that reference, so
+    tracking and cancellations still flow (tracking at once if it has shipped). Otherwise
+    an order paid (else created) before the store's ``orders_since`` is left alone,
+    whatever changes in it later.
+    """
+    with ctx.db.session() as session:
+        link = session.get(OrderLink, (ctx.name, order.store_id))
+    if link is not None and link.status != "failed":
+        return False
+    for legacy in order.legacy_references:
+        existing = await ctx.myogo.find_order(legacy)
+        if existing is None:
+            continue
+        result.counts["adopted"] += 1
+        if ctx.dry_run:
+            ctx.would(f"orders: adopt {existing.reference or legacy} (already in myOGO) "
+                      f"for store order {order.number}; not sent again")
+        else:
+            _adopt(ctx, order.store_id, existing.reference or legacy, existing.id)
+            if (existing.status or "").lower() == "shipped":
+                # Shipped before it was adopted: the tracking cursor may be past it already.
+                await apply_shipped(ctx, result, [existing])
+        return True
+    if link is None and _before(order, ctx.store.orders_since):
+        result.counts["before_orders_since"] += 1
+        return True
+    return False
+
+
+def _before(order: Order, since: date | None) -> bool:
+    when = order.paid_at or order.created_at
+    if since is None or when is None:
+        return False            # no date known: sending beats losing an order
+    start = datetime.combine(since, time.min, tzinfo=UTC)
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)) < start
+
+
+def _adopt(ctx: FlowContext, key: str, reference: str, myogo_id: str | None) -> None:
+    with ctx.db.session() as session:
+        link = session.get(OrderLink, (ctx.name, key)) or OrderLink(
+            store=ctx.name, store_order_id=key, reference=reference)
+        link.reference = reference
+        link.status = "sent"
+        link.myogo_id = myogo_id
+        link.error = None
+        link.updated_at = now()
+        session.add(link)
+        clear_failure(session, ctx.name, FLOW, key)
+        session.commit()
 
 
 async def _deliver(

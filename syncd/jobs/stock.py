@@ -154,7 +154,7 @@ def _first_run_guard(ctx: FlowContext, levels: dict[str, int],
     if ctx.force:
         return
     in_stock = [sku for sku, held in store_levels.items() if held is None or held > 0]
-    zeroed = [sku for sku in in_stock if levels.get(sku) == 0]
+    zeroed = sorted(sku for sku in in_stock if levels.get(sku) == 0)
     if len(zeroed) > MIN_ZEROED and len(zeroed) > ZERO_SHARE * len(in_stock):
         raise SourceEmptyError(
             f"first stock run for store {ctx.name!r}: myOGO would set {len(zeroed)} of the "

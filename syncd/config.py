@@ -29,6 +29,7 @@ from pydantic import (
     SecretStr,
     SerializeAsAny,
     ValidationError,
+    create_model,
     field_validator,
 )
 from pydantic_core import ErrorDetails
@@ -38,6 +39,7 @@ from sqlalchemy.exc import ArgumentError
 from syncd import connector as connector_registry
 from syncd.connector import ConnectorSettings
 from syncd.errors import ConfigError
+from syncd.flows import FLOWS
 from syncd.myogo.settings import MyogoSettings
 from syncd.secrets import SECRET_REF_HELP, is_secret_ref, resolve_secret_ref
 
@@ -155,13 +157,13 @@ class DaemonSettings(_Strict):
         return URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
 
 
-class ScheduleSettings(_Strict):
-    """``[stores.schedule]``: how often each flow runs; None (``"off"``) = never scheduled."""
-
-    products: Duration = timedelta(minutes=15)
-    orders: Duration = timedelta(minutes=2)
-    stock: Duration = timedelta(minutes=10)
-    tracking: Duration = timedelta(minutes=10)
+#: ``[stores.schedule]``: how often each flow runs; None (``"off"``) = never scheduled. One
+#: key per flow of the registry (``syncd.flows``), defaulting to the flow's interval.
+ScheduleSettings: type[_Strict] = create_model(
+    "ScheduleSettings", __base__=_Strict, __module__=__name__,
+    **{flow.name: (Duration, flow.interval) for flow in FLOWS},  # type: ignore[call-overload]
+)
+ScheduleSettings.__doc__ = "``[stores.schedule]``: how often each flow runs (syncd.flows)."
 
 
 class StoreConfig(_Strict):

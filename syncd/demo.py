@@ -24,6 +24,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from syncd import flows
 from syncd.config import load_config
 from syncd.daemon import Daemon
 from syncd.jobs.base import FlowResult
@@ -140,8 +141,7 @@ class DemoWorld:
     def on_result(self, result: FlowResult) -> None:
         moved = sum(result.counts[k] for k in ("written", "sent", "adopted", "shipped"))
         self.flow_counts[result.flow] += moved
-        arrow = {"products": "store -> myOGO", "orders": "store -> myOGO",
-                 "stock": "myOGO -> store", "tracking": "myOGO -> store"}[result.flow]
+        arrow = flows.get(result.flow).direction
         if moved:
             self.events.append(f"ogo-syncd {result.flow:<8} {arrow}: {moved} written")
         if not result.ok:
@@ -179,11 +179,9 @@ class DemoWorld:
         table.add_column("direction")
         table.add_column("in step", justify="right")
         table.add_column("written by ogo-syncd", justify="right")
-        directions = {"products": "store -> myOGO", "orders": "store -> myOGO (paid)",
-                      "stock": "myOGO -> store", "tracking": "myOGO -> store"}
         for flow, (done, expected) in self.figures().items():
             style = "green" if done == expected else "yellow"
-            table.add_row(flow, directions[flow], Text(f"{done}/{expected}", style=style),
+            table.add_row(flow, flows.get(flow).direction, Text(f"{done}/{expected}", style=style),
                           str(self.flow_counts[flow]))
         return Group(table, Text("\n".join(self.events) or "starting...", style="dim"))
 

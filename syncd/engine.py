@@ -8,34 +8,21 @@ across daemons sharing a PostgreSQL state DB (a lease per store and flow).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from syncd import flows
 from syncd.config import Config, StoreConfig
-from syncd.connector import Capability, StoreConnector, load_connector
+from syncd.connector import StoreConnector, load_connector
 from syncd.errors import ConfigError, SyncdError
-from syncd.jobs import orders, products, stock, tracking
-from syncd.jobs.base import FLOWS, FlowContext, FlowResult
+from syncd.jobs.base import FlowContext, FlowResult
 from syncd.myogo import MyogoClient
 from syncd.state.db import StateDB
 from syncd.state.lease import LeaseManager
 
-FlowRunner = Callable[[FlowContext], Awaitable[FlowResult]]
-RUNNERS: dict[str, FlowRunner] = {
-    "products": products.run,
-    "orders": orders.run,
-    "stock": stock.run,
-    "tracking": tracking.run,
-}
-NEEDS: dict[str, Capability] = {
-    "products": Capability.PRODUCTS,
-    "orders": Capability.ORDERS,
-    "stock": Capability.STOCK,
-    "tracking": Capability.TRACKING,
-}
 STORE_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
@@ -104,7 +91,7 @@ class Engine:
         return self.stores[name]
 
     def supports(self, store: str, flow: str) -> bool:
-        return NEEDS[flow] in self.connectors[store].capabilities
+        return flows.get(flow).capability in self.connectors[store].capabilities
 
     def context(self, store: str, **options: Any) -> FlowContext:
         return FlowContext(
@@ -119,8 +106,8 @@ class Engine:
 
     async def run_flow(self, store: str, flow: str, **options: Any) -> FlowResult:
         """Run one flow for one store (waits if the same flow is already running)."""
-        if flow not in RUNNERS:
-            raise ConfigError(f"unknown flow {flow!r}; flows: {', '.join(FLOWS)}")
+        if flow not in flows.BY_NAME:
+            raise ConfigError(f"unknown flow {flow!r}; flows: {', '.join(flows.NAMES)}")
         if not self.supports(store, flow):
             result = FlowResult(store=store, flow=flow)
             result.counts["skipped"] = 1
@@ -137,12 +124,15 @@ class Engine:
                 # Across daemons sharing a PostgreSQL DB: run only while holding the lease.
                 async with self.leases.hold(store, flow, self.stopping,
                                             needed=not options.get("dry_run")) as lease:
-                    if not lease.held:
-                        result = lease.skipped(store, flow)
+                    if lease.error is not None:
+                        result = FlowResult(store=store, flow=flow, ok=False, error=lease.error)
+                    elif not lease.held:
+                        result = FlowResult(store=store, flow=flow)
+                        result.counts["skipped_lease"] = 1
                     else:
                         ctx = self.context(store, **options)
                         ctx.stopping = lease.stopping
-                        result = await RUNNERS[flow](ctx)
+                        result = await flows.get(flow).runner(ctx)
         finally:
             if task is not None:
                 self._running.discard(task)

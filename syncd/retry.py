@@ -11,16 +11,10 @@ from typing import Any
 
 from sqlmodel import col, delete, select
 
+from syncd import flows
+from syncd.flows import REWIND
+from syncd.state.ledger import Kind
 from syncd.state.tables import Cursor, Failure, ProductLink
-
-#: failure flow -> cursor streams to rewind
-REWIND = {
-    "products": ("products",),
-    "orders": ("orders",),
-    "cancellations": ("cancellations",),
-    "stock": ("stock", "stock_full"),
-    "tracking": ("tracking",),
-}
 
 
 def retry_failures(db: Any, *, store: str | None = None, flow: str | None = None) -> int:
@@ -29,14 +23,14 @@ def retry_failures(db: Any, *, store: str | None = None, flow: str | None = None
         if store:
             query = query.where(Failure.store == store)
         if flow:
-            query = query.where(col(Failure.flow).in_([flow, "cancellations"] if flow == "orders"
-                                                 else [flow]))
+            kinds = list(flows.BY_NAME[flow].failures) if flow in flows.BY_NAME else [flow]
+            query = query.where(col(Failure.flow).in_(kinds))
         rows = list(session.exec(query))
         for row in rows:
             for stream in REWIND.get(row.flow, ()):
                 session.exec(delete(Cursor).where(Cursor.store == row.store,
                                                   Cursor.stream == stream))
-            if row.flow == "products":
+            if row.flow == Kind.PRODUCTS:
                 link = session.get(ProductLink, (row.store, row.key))
                 if link is not None:
                     link.content_hash = None

@@ -8,13 +8,8 @@ from typing import Any
 
 from sqlmodel import col, func, select
 
-from syncd.jobs.base import FLOWS
+from syncd.flows import FLOWS
 from syncd.state.tables import Cursor, Failure, JobRun, OrderLink
-
-#: intents waiting to be resolved, per flow
-PENDING_STATUS = {"orders": "sending", "tracking": "fulfilling"}
-#: which cursor streams belong to a flow
-STREAMS = {"products": "products", "orders": "orders", "stock": "stock", "tracking": "tracking"}
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -38,20 +33,21 @@ def collect_status(config: Any, db: Any) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with db.session() as session:
         for store in config.stores:
-            for flow in FLOWS:
+            for spec in FLOWS:
+                flow = spec.name
                 last = session.exec(
                     select(JobRun).where(JobRun.store == store.name, JobRun.job == flow)
                     .order_by(col(JobRun.id).desc()).limit(1)).first()
                 failed = session.exec(select(func.count()).select_from(Failure).where(
                     Failure.store == store.name,
-                    col(Failure.flow).in_([flow, "cancellations"] if flow == "orders" else [flow]),
+                    col(Failure.flow).in_(list(spec.failures)),
                 )).one()
                 pending = 0
-                if flow in PENDING_STATUS:
+                if spec.intent is not None:
                     pending = session.exec(select(func.count()).select_from(OrderLink).where(
                         OrderLink.store == store.name,
-                        OrderLink.status == PENDING_STATUS[flow])).one()
-                cursor = session.get(Cursor, (store.name, STREAMS[flow]))
+                        OrderLink.status == spec.intent)).one()
+                cursor = session.get(Cursor, (store.name, flow))
                 interval = getattr(store.schedule, flow)
                 started = _aware(last.started_at) if last else None
                 next_run = None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from syncd import flows
 from syncd.connector import Capability
 from syncd.errors import ConfigError
 from syncd.myogo import MyogoClient, WebHook
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
     from syncd.engine import Engine
 
 log = structlog.get_logger("syncd.webhooks")
-MYOGO_FLOWS = {ORDER_SHIPPED: ("tracking",), STOCK_CHANGED: ("stock",)}
-STORE_FLOWS = {"order_paid": "orders", "order_cancelled": "orders", "product_changed": "products"}
 WEBHOOK_PATH = "/webhooks/myogo"
 
 
@@ -50,11 +49,11 @@ async def start_http_surface(daemon: Daemon, engine: Engine, listen: str) -> Web
         return secret.get_secret_value() if secret else None
 
     async def on_myogo_event(event: str, body: bytes) -> None:
-        flows = MYOGO_FLOWS.get(event, ("tracking", "stock"))
+        runs = flows.for_myogo_event(event)
         for store in engine.stores:
-            for flow in flows:
-                if engine.supports(store, flow):
-                    trigger(store, flow)
+            for flow in runs:
+                if engine.supports(store, flow.name):
+                    trigger(store, flow.name)
 
     async def on_store_webhook(store: str, headers: Mapping[str, str], body: bytes) -> int:
         connector = engine.connectors.get(store)
@@ -68,9 +67,9 @@ async def start_http_surface(daemon: Daemon, engine: Engine, listen: str) -> Web
         except ConfigError as exc:  # e.g. no webhook secret configured for this store
             log.warning("store_webhook_not_configured", store=store, reason=str(exc))
             return 404
-        flow = STORE_FLOWS.get(event.kind) if event is not None else None
-        if flow is not None and engine.supports(store, flow):
-            trigger(store, flow)
+        spec = flows.for_store_event(event.kind) if event is not None else None
+        if spec is not None and engine.supports(store, spec.name):
+            trigger(store, spec.name)
             return 202
         return 200
 

@@ -16,6 +16,7 @@ import structlog
 
 from syncd.connector import StoreConnector
 from syncd.errors import ConfigError, DataError, TransientError
+from syncd.flows import NAMES
 from syncd.model import Page
 from syncd.state.tables import JobRun
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from syncd.state.db import StateDB
 
 T = TypeVar("T")
-FLOWS = ("products", "orders", "stock", "tracking")
+FLOWS = NAMES   # the registry's names (syncd.flows), kept here for older imports
 
 
 @dataclass
@@ -267,20 +268,15 @@ def park(
     """Record an item as failed with its reason (the ``failure`` row and its link's status,
     unless the link is in one of the ``keep`` states or ``link_table`` is None); in a dry
     run, only say so."""
-    from syncd.state.ops import now, record_failure
+    from syncd.state import ledger
 
     result.counts["failed"] += 1
     if ctx.dry_run:
         ctx.would(f"{flow}: {key} fails: {reason}")
         return
     with ctx.db.session() as session:
-        link = session.get(link_table, (ctx.name, key)) if link_table is not None else None
-        if link is not None and link.status not in keep:
-            link.status = "failed"
-            link.error = reason
-            link.updated_at = now()
-            session.add(link)
-        record_failure(session, ctx.name, flow, key, reason, content_hash)
+        ledger.park(session, ctx.name, flow, key, reason, content_hash, link=link_table,
+                    keep=keep)
         session.commit()
 
 

@@ -35,12 +35,13 @@ from syncd.mapping import order_payload, order_reference
 from syncd.model import Order, OrderRef, Unreadable
 from syncd.myogo import OrderRequest
 from syncd.myogo.errors import MyogoUnknownOutcomeError, MyogoValidationError
-from syncd.state import OrderLink
-from syncd.state.ops import clear_failure, is_parked, now, record_failure
+from syncd.state import OrderLink, ledger
+from syncd.state.ledger import ORDER_DONE as DONE
+from syncd.state.ledger import OrderStatus
+from syncd.state.ops import is_parked
 
 FLOW = "orders"
 CANCEL_STREAM = "cancellations"
-DONE = frozenset({"sent", "fulfilling", "fulfilled", "cancelled"})
 NEW_LIKE = frozenset({"new", "draft", "pending", "reserved"})
 SAME_REFERENCE = "same reference"
 
@@ -59,8 +60,7 @@ async def _sync(ctx: FlowContext, result: FlowResult) -> None:
 async def resolve_intents(ctx: FlowContext, result: FlowResult) -> None:
     """Finish orders left ``sending`` by a crash or an unknown outcome: look up, then send."""
     with ctx.db.session() as session:
-        pending = list(session.exec(select(OrderLink).where(
-            OrderLink.store == ctx.name, OrderLink.status == "sending")))
+        pending = ledger.pending(session, ctx.name, OrderStatus.SENDING)
     if not pending:
         return
     result.counts["intents"] += len(pending)
@@ -112,7 +112,8 @@ async def _send_one(ctx: FlowContext, result: FlowResult, order: Order | Unreada
     with ctx.db.session() as session:
         link = session.get(OrderLink, (ctx.name, key))
         if link is not None and link.status in DONE:
-            if link.status == "sent" and link.content_hash != h and ctx.store.update_new_orders:
+            if (link.status == OrderStatus.SENT and link.content_hash != h
+                    and ctx.store.update_new_orders):
                 pass  # handled below, outside the session
             else:
                 result.counts["unchanged"] += 1
@@ -120,7 +121,7 @@ async def _send_one(ctx: FlowContext, result: FlowResult, order: Order | Unreada
         elif is_parked(session, ctx.name, FLOW, key, h):
             result.counts["parked"] += 1
             return
-        if link is not None and link.status == "sent":
+        if link is not None and link.status == OrderStatus.SENT:
             update = True
         elif (twin := _reference_twin(session, ctx.name, key, reference)) is not None:
             update = False
@@ -131,13 +132,7 @@ async def _send_one(ctx: FlowContext, result: FlowResult, order: Order | Unreada
                 result.counts["sent"] += 1
                 return
             resuming = link is not None
-            link = link or OrderLink(store=ctx.name, store_order_id=key, reference=reference)
-            link.reference = reference
-            link.status = "sending"
-            link.payload = json.dumps(payload, sort_keys=True)
-            link.content_hash = h
-            link.updated_at = now()
-            session.add(link)
+            ledger.begin_send(session, ctx.name, key, reference, payload, h)
             session.commit()
     if twin is not None:
         _park(ctx, result, key, f"order number {order.number} is also store order {twin} "
@@ -155,8 +150,8 @@ def _reference_twin(session: Any, store: str, key: str, reference: str) -> str |
     for twin in session.exec(select(OrderLink).where(
             OrderLink.store == store, OrderLink.reference == reference,
             OrderLink.store_order_id != key)):
-        never_sent = twin.status == "failed" or (
-            twin.status == "cancelled" and twin.myogo_id is None)
+        never_sent = twin.status == OrderStatus.FAILED or (
+            twin.status == OrderStatus.CANCELLED and twin.myogo_id is None)
         if not never_sent:
             return str(twin.store_order_id)
     return None
@@ -173,7 +168,7 @@ async def _adopted_or_before_go_live(ctx: FlowContext, result: FlowResult, order
     """
     with ctx.db.session() as session:
         link = session.get(OrderLink, (ctx.name, order.store_id))
-    if link is not None and link.status != "failed":
+    if link is not None and link.status != OrderStatus.FAILED:
         return False
     for legacy in order.legacy_references:
         existing = await ctx.myogo.find_order(legacy)
@@ -205,15 +200,7 @@ def _before(order: Order, since: date | None) -> bool:
 
 def _adopt(ctx: FlowContext, key: str, reference: str, myogo_id: str | None) -> None:
     with ctx.db.session() as session:
-        link = session.get(OrderLink, (ctx.name, key)) or OrderLink(
-            store=ctx.name, store_order_id=key, reference=reference)
-        link.reference = reference
-        link.status = "sent"
-        link.myogo_id = myogo_id
-        link.error = None
-        link.updated_at = now()
-        session.add(link)
-        clear_failure(session, ctx.name, FLOW, key)
+        ledger.adopt(session, ctx.name, key, reference, myogo_id)
         session.commit()
 
 
@@ -229,11 +216,8 @@ async def _deliver(
             result.counts["adopted"] += 1
             return
     with ctx.db.session() as session:
-        link = session.get(OrderLink, (ctx.name, key))
-        if link is not None:
-            link.attempts += 1
-            session.add(link)
-            session.commit()
+        ledger.count_attempt(session, ctx.name, key)
+        session.commit()
     try:
         created = await ctx.myogo.create_order(OrderRequest.model_validate(payload))
     except MyogoUnknownOutcomeError:
@@ -262,15 +246,7 @@ async def _deliver(
 
 def _mark_sent(ctx: FlowContext, key: str, myogo_id: str | None) -> None:
     with ctx.db.session() as session:
-        link = session.get(OrderLink, (ctx.name, key))
-        if link is None:
-            return
-        link.status = "sent"
-        link.myogo_id = myogo_id
-        link.error = None
-        link.updated_at = now()
-        session.add(link)
-        clear_failure(session, ctx.name, FLOW, key)
+        ledger.mark_sent(session, ctx.name, key, myogo_id)
         session.commit()
 
 
@@ -288,13 +264,8 @@ async def _update_new(
         return
     await ctx.myogo.update_order(reference, OrderRequest.model_validate(payload))
     with ctx.db.session() as session:
-        link = session.get(OrderLink, (ctx.name, key))
-        if link is not None:
-            link.content_hash = h
-            link.payload = json.dumps(payload, sort_keys=True)
-            link.updated_at = now()
-            session.add(link)
-            session.commit()
+        ledger.note_update(session, ctx.name, key, payload, h)
+        session.commit()
     result.counts["updated"] += 1
 
 
@@ -304,14 +275,9 @@ async def _cancel_cancelled(ctx: FlowContext, result: FlowResult) -> None:
                       park=parker(ctx, result, CANCEL_STREAM, lambda r: r.store_id))
 
 
-def _set_status(ctx: FlowContext, key: str, reference: str, status: str) -> None:
+def _mark_cancelled(ctx: FlowContext, key: str, reference: str) -> None:
     with ctx.db.session() as session:
-        link = session.get(OrderLink, (ctx.name, key)) or OrderLink(
-            store=ctx.name, store_order_id=key, reference=reference)
-        link.status = status
-        link.updated_at = now()
-        session.add(link)
-        clear_failure(session, ctx.name, FLOW, key)
+        ledger.mark_cancelled(session, ctx.name, key, reference)
         session.commit()
 
 
@@ -321,21 +287,21 @@ async def _cancel_one(ctx: FlowContext, result: FlowResult, ref: OrderRef) -> No
     with ctx.db.session() as session:
         link = session.get(OrderLink, (ctx.name, key))
         status = link.status if link else None
-    if status == "cancelled":
+    if status == OrderStatus.CANCELLED:
         return
-    if status is None or status == "failed":
+    if status is None or status == OrderStatus.FAILED:
         # Never reached myOGO: remember it so it is never sent later.
         if ctx.dry_run:
             ctx.would(f"orders: {reference} was cancelled before it was sent; never send it")
         else:
-            _set_status(ctx, key, reference, "cancelled")
+            _mark_cancelled(ctx, key, reference)
         result.counts["cancelled_unsent"] += 1
         return
     existing = await ctx.myogo.find_order(link.reference if link else reference)
     state = (existing.status or "").lower() if existing else None
     if existing is None or state == "cancelled":
         if not ctx.dry_run:
-            _set_status(ctx, key, reference, "cancelled")
+            _mark_cancelled(ctx, key, reference)
         result.counts["cancelled"] += 1
         return
     if state in NEW_LIKE:
@@ -343,7 +309,7 @@ async def _cancel_one(ctx: FlowContext, result: FlowResult, ref: OrderRef) -> No
             ctx.would(f"orders: cancel {reference} in myOGO (it is {state})")
             return
         await ctx.myogo.cancel_order(existing.reference or reference)
-        _set_status(ctx, key, reference, "cancelled")
+        _mark_cancelled(ctx, key, reference)
         result.counts["cancelled"] += 1
         return
     reason = (f"order {reference} was cancelled in the store but is {state} in myOGO: "
@@ -353,5 +319,5 @@ async def _cancel_one(ctx: FlowContext, result: FlowResult, ref: OrderRef) -> No
         ctx.would(f"orders: {reason}")
         return
     with ctx.db.session() as session:
-        record_failure(session, ctx.name, CANCEL_STREAM, key, reason, state)
+        ledger.refuse_cancel(session, ctx.name, key, reason, state)
         session.commit()

@@ -11,12 +11,10 @@ import asyncio
 import hashlib
 import json
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from sqlmodel import select
 
-from syncd.cursor import as_time, format_time, parse_time, scan_cursor, utc_now
 from syncd.errors import DataError
 from syncd.jobs.base import (
     FlowContext,
@@ -28,12 +26,14 @@ from syncd.jobs.base import (
     record_run,
     start_cursor,
 )
+from syncd.jobs.window import Window
 from syncd.mapping import clean_text, product_payload
 from syncd.model import Product, Unreadable
 from syncd.myogo import ProductRequest
 from syncd.myogo.errors import MyogoNotFoundError
-from syncd.state import ProductLink
-from syncd.state.ops import clear_failure, get_cursor, is_parked, now, set_cursor
+from syncd.state import ProductLink, ledger
+from syncd.state.ledger import ProductStatus
+from syncd.state.ops import is_parked
 
 FLOW = "products"
 MYOGO_STREAM = "myogo_products"
@@ -106,7 +106,7 @@ async def _sync_locked(
     code = payload["code"]
     with ctx.db.session() as session:
         link = session.get(ProductLink, (ctx.name, key))
-        if link is not None and link.status == "synced" and link.content_hash == h:
+        if link is not None and link.status == ProductStatus.SYNCED and link.content_hash == h:
             result.counts["unchanged"] += 1
             return
         if is_parked(session, ctx.name, FLOW, key, h):
@@ -117,10 +117,11 @@ async def _sync_locked(
                 ProductLink.store == ctx.name,
                 ProductLink.sku == code,
                 ProductLink.store_id != key,
-                ProductLink.status == "synced",
+                ProductLink.status == ProductStatus.SYNCED,
             )
         ).first()
-        previous_code = link.sku if link is not None and link.status == "synced" else None
+        previous_code = link.sku if link is not None and link.status == ProductStatus.SYNCED \
+            else None
     if twin is not None:
         _fail(ctx, result, key, f"duplicate SKU {code!r}: store item {twin.store_id} "
               "already uses it; give each product its own SKU", h)
@@ -135,17 +136,7 @@ async def _sync_locked(
         _fail(ctx, result, key, f"myOGO refused product {code}: {exc}", h)
         return
     with ctx.db.session() as session:
-        link = session.get(ProductLink, (ctx.name, key))
-        link = link or ProductLink(store=ctx.name, store_id=key)
-        link.sku = code
-        link.content_hash = h
-        link.myogo_id = myogo_id
-        link.payload = json.dumps(payload, sort_keys=True)
-        link.status = "synced"
-        link.error = None
-        link.updated_at = now()
-        session.add(link)
-        clear_failure(session, ctx.name, FLOW, key)
+        ledger.mark_synced(session, ctx.name, key, code, h, myogo_id, payload)
         session.commit()
     result.counts["written"] += 1
 
@@ -189,28 +180,16 @@ def _differs(written: dict[str, Any], current: dict[str, Any]) -> bool:
 
 async def _restore_myogo_edits(ctx: FlowContext, result: FlowResult) -> None:
     """Put back the store's version of products someone edited in myOGO (store dominates)."""
-    signpost = utc_now()
-    with ctx.db.session() as session:
-        saved = parse_time(get_cursor(session, ctx.name, MYOGO_STREAM))
-    if saved is None:
+    window = Window(ctx, MYOGO_STREAM)
+    if window.saved is None:
         # Nothing to compare against yet: everything just written is the store's version.
-        if not ctx.dry_run:
-            with ctx.db.session() as session:
-                set_cursor(session, ctx.name, MYOGO_STREAM, format_time(signpost))
-                session.commit()
+        window.save(window.signpost)
         return
-    max_seen: datetime | None = None
-    async for page in ctx.myogo.iter_products(modified_after=saved):
+    async for page in ctx.myogo.iter_products(modified_after=window.saved):
         for item in page:
-            edited = as_time(item.edit_time)
-            if edited and (max_seen is None or edited > max_seen):
-                max_seen = edited
+            window.see(item.edit_time)
             await _restore_one(ctx, result, item.code, item.model_dump(by_alias=True))
-    new = scan_cursor(max_seen, signpost, saved)
-    if not ctx.dry_run and new is not None and new != saved:
-        with ctx.db.session() as session:
-            set_cursor(session, ctx.name, MYOGO_STREAM, format_time(new))
-            session.commit()
+    window.save()
 
 
 async def _restore_one(
@@ -223,7 +202,7 @@ async def _restore_one(
             select(ProductLink).where(
                 ProductLink.store == ctx.name,
                 ProductLink.sku == code,
-                ProductLink.status == "synced",
+                ProductLink.status == ProductStatus.SYNCED,
             )
         ).first()
     if link is None or not link.payload:

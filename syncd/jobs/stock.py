@@ -11,17 +11,19 @@ connector can read them (``Capability.STOCK_LEVELS``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlmodel import select
 
 from syncd.connector import Capability
-from syncd.cursor import as_time, format_time, parse_time, scan_cursor, utc_now
+from syncd.cursor import format_time, parse_time
 from syncd.errors import SyncdError
 from syncd.jobs.base import FlowContext, FlowResult, record_run
+from syncd.jobs.window import Window
 from syncd.model import StockLevel
 from syncd.state import ProductLink
 from syncd.state import StockLevel as PushedLevel
+from syncd.state.ledger import ProductStatus
 from syncd.state.ops import clear_failure, get_cursor, now, record_failure, set_cursor
 
 FLOW = "stock"
@@ -43,21 +45,18 @@ async def run(ctx: FlowContext) -> FlowResult:
 
 
 async def _sync(ctx: FlowContext, result: FlowResult) -> None:
-    signpost = utc_now()
+    window = Window(ctx, FLOW, OVERLAP)
+    signpost, saved = window.signpost, window.saved
     with ctx.db.session() as session:
-        saved = parse_time(get_cursor(session, ctx.name, FLOW))
         last_full = parse_time(get_cursor(session, ctx.name, FULL_STREAM))
     full = ctx.full or saved is None or last_full is None or signpost - last_full > FULL_EVERY
     levels: dict[str, int] = {}
-    max_seen: datetime | None = None
     async for page in ctx.myogo.iter_stock(modified_after=None if full else saved):
         for item in page:
             if not item.product_code:
                 continue
             levels[item.product_code] = max(0, int(item.stock_available or 0))
-            modified = as_time(item.modified)
-            if modified and (max_seen is None or modified > max_seen):
-                max_seen = modified
+            window.see(item.modified)
     result.counts["seen"] = len(levels)
     previous: dict[str, int] = {}
     known: set[str] | None = None
@@ -90,11 +89,8 @@ async def _sync(ctx: FlowContext, result: FlowResult) -> None:
             return  # cursor not saved: the next run writes the rest
         await _push(ctx, result, todo[start:start + BATCH])
     with ctx.db.session() as session:
-        new = scan_cursor(max_seen, signpost, saved, OVERLAP)
-        if new is not None:
-            set_cursor(session, ctx.name, FLOW, format_time(new))
-        elif saved is None:
-            set_cursor(session, ctx.name, FLOW, format_time(signpost - OVERLAP))
+        # nothing seen on a first run: start the feed just before this run
+        window.write(session, window.next or signpost - OVERLAP)
         if full:
             set_cursor(session, ctx.name, FULL_STREAM, format_time(signpost))
         session.commit()
@@ -105,7 +101,7 @@ def _known_skus(ctx: FlowContext, session: object) -> set[str] | None:
     if Capability.PRODUCTS not in ctx.connector.capabilities:
         return None
     rows = session.exec(select(ProductLink.sku).where(  # type: ignore[attr-defined]
-        ProductLink.store == ctx.name, ProductLink.status == "synced"))
+        ProductLink.store == ctx.name, ProductLink.status == ProductStatus.SYNCED))
     skus = {sku for sku in rows if sku}
     return skus or None
 

@@ -8,11 +8,10 @@ simply calling it again.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlmodel import col, func, select
 
-from syncd.cursor import as_time, format_time, parse_time, scan_cursor, utc_now
 from syncd.errors import DataError
 from syncd.jobs.base import (
     FlowContext,
@@ -22,11 +21,12 @@ from syncd.jobs.base import (
     record_run,
     run_bounded,
 )
+from syncd.jobs.window import Window
 from syncd.mapping import split_tracking
 from syncd.model import Shipment
 from syncd.myogo import OrderResponse
-from syncd.state import OrderLink
-from syncd.state.ops import clear_failure, get_cursor, now, record_failure, set_cursor
+from syncd.state import OrderLink, ledger
+from syncd.state.ledger import OrderStatus
 
 FLOW = "tracking"
 OVERLAP = timedelta(minutes=2)
@@ -38,40 +38,28 @@ async def run(ctx: FlowContext) -> FlowResult:
 
 async def _sync(ctx: FlowContext, result: FlowResult) -> None:
     await _resolve_intents(ctx, result)
-    signpost = utc_now()
+    window = Window(ctx, FLOW, OVERLAP)
+    saved = window.saved
     with ctx.db.session() as session:
-        saved = parse_time(get_cursor(session, ctx.name, FLOW))
         if saved is None or ctx.full:
             # Start from the oldest order we sent: nothing earlier can concern this store.
             oldest = session.exec(select(func.min(OrderLink.updated_at)).where(
                 OrderLink.store == ctx.name)).one()
     if saved is None or ctx.full:
-        start = (oldest.replace(tzinfo=signpost.tzinfo) - OVERLAP) if oldest else None
+        start = (oldest.replace(tzinfo=window.signpost.tzinfo) - OVERLAP) if oldest else None
         if start is None:
-            if not ctx.dry_run:
-                _save(ctx, signpost - OVERLAP)
+            window.save(window.signpost - OVERLAP)
             return
     else:
         start = saved
-    max_seen: datetime | None = None
     async for page in ctx.myogo.iter_orders(modified_after=start):
         result.counts["seen"] += len(page)
         for order in page:
-            edited = as_time(order.edit_time)
-            if edited and (max_seen is None or edited > max_seen):
-                max_seen = edited
+            window.see(order.edit_time)
         await apply_shipped(ctx, result, page)
         if ctx.stopping.is_set():
             return
-    new = scan_cursor(max_seen, signpost, saved, OVERLAP)
-    if not ctx.dry_run and new is not None and new != saved:
-        _save(ctx, new)
-
-
-def _save(ctx: FlowContext, value: datetime) -> None:
-    with ctx.db.session() as session:
-        set_cursor(session, ctx.name, FLOW, format_time(value))
-        session.commit()
+    window.save()
 
 
 async def apply_shipped(ctx: FlowContext, result: FlowResult, orders: list[OrderResponse]) -> None:
@@ -87,9 +75,10 @@ async def apply_shipped(ctx: FlowContext, result: FlowResult, orders: list[Order
     for link in links:
         order = shipped[link.reference]
         numbers = split_tracking(order.tracking_number)
-        if link.status == "cancelled":
+        if link.status == OrderStatus.CANCELLED:
             continue
-        if link.status == "fulfilled" and set(numbers) <= set(split_tracking(link.tracking_number)):
+        if (link.status == OrderStatus.FULFILLED
+                and set(numbers) <= set(split_tracking(link.tracking_number))):
             result.counts["unchanged"] += 1
             continue
         todo.append((link, numbers, order.tracking_url))
@@ -101,17 +90,11 @@ async def apply_shipped(ctx: FlowContext, result: FlowResult, orders: list[Order
     async def ship(item: tuple[OrderLink, tuple[str, ...], str | None]) -> None:
         link, numbers, url = item
         with ctx.db.session() as session:
-            row = session.get(OrderLink, (ctx.name, link.store_order_id))
-            if row is None:
-                return
-            known = set(split_tracking(row.tracking_number)) if row.status == "fulfilled" else set()
-            row.status = "fulfilling"
-            row.tracking_number = ",".join(sorted(known | set(numbers)))
-            row.updated_at = now()
-            session.add(row)
+            merged = ledger.begin_fulfil(session, ctx.name, link.store_order_id, numbers)
             session.commit()
-        await _mark(ctx, result, link.store_order_id, link.reference,
-                    tuple(sorted(known | set(numbers))), url)
+        if merged is None:
+            return
+        await _mark(ctx, result, link.store_order_id, link.reference, merged, url)
 
     raise_first(await run_bounded(todo, ship, ctx.concurrency, ctx.stopping,
                                   park=parker(ctx, result, FLOW, lambda t: t[0].store_order_id)))
@@ -133,23 +116,13 @@ async def _mark(
     except DataError as exc:
         result.counts["failed"] += 1
         with ctx.db.session() as session:
-            row = session.get(OrderLink, (ctx.name, key))
-            if row is not None:
-                row.status = "sent"
-                row.error = str(exc)
-                session.add(row)
-            record_failure(session, ctx.name, FLOW, key,
-                           f"store refused tracking for {reference}: {exc}", ",".join(numbers))
+            ledger.fulfil_refused(session, ctx.name, key,
+                                  f"store refused tracking for {reference}: {exc}", str(exc),
+                                  numbers)
             session.commit()
         return
     with ctx.db.session() as session:
-        row = session.get(OrderLink, (ctx.name, key))
-        if row is not None:
-            row.status = "fulfilled"
-            row.error = None
-            row.updated_at = now()
-            session.add(row)
-        clear_failure(session, ctx.name, FLOW, key)
+        ledger.mark_fulfilled(session, ctx.name, key)
         session.commit()
     result.counts["shipped"] += 1
 
@@ -157,8 +130,7 @@ async def _mark(
 async def _resolve_intents(ctx: FlowContext, result: FlowResult) -> None:
     """Finish ``fulfilling`` intents left by a crash: mark_shipped is idempotent."""
     with ctx.db.session() as session:
-        pending = list(session.exec(select(OrderLink).where(
-            OrderLink.store == ctx.name, OrderLink.status == "fulfilling")))
+        pending = ledger.pending(session, ctx.name, OrderStatus.FULFILLING)
     if not pending:
         return
     result.counts["intents"] += len(pending)

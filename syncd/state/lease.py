@@ -41,10 +41,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, SQLModel
 
 from syncd.errors import ConfigError
+from syncd.flows import NAMES as FLOW_NAMES
 
 if TYPE_CHECKING:
     from syncd.config import Config
-    from syncd.jobs.base import FlowResult
     from syncd.myogo.settings import MyogoSettings
     from syncd.state.db import StateDB
 
@@ -238,16 +238,6 @@ class HeldLease:
     error: str | None = None
     lost: bool = False
 
-    def skipped(self, store: str, flow: str) -> FlowResult:
-        """The result of a run that did not happen: held elsewhere (ok) or DB trouble."""
-        from syncd.jobs.base import FlowResult
-
-        if self.error is not None:
-            return FlowResult(store=store, flow=flow, ok=False, error=self.error)
-        result = FlowResult(store=store, flow=flow)
-        result.counts["skipped_lease"] = 1
-        return result
-
 
 @dataclass
 class LeaseManager:
@@ -265,7 +255,7 @@ class LeaseManager:
         share = _reserve_share()
         reserve = {}
         for store in config.stores:
-            for flow in ("products", "orders", "stock", "tracking"):
+            for flow in FLOW_NAMES:
                 interval = getattr(store.schedule, flow, None)
                 if interval is not None and share > 0:
                     reserve[(store.name, flow)] = interval.total_seconds() * share

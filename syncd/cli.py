@@ -25,8 +25,11 @@ DEFAULT_CONFIG = "/etc/ogo-syncd/config.toml"
 app = typer.Typer(
     name="ogo-syncd",
     help="Keeps online stores in step with the OGOship (myOGO) fulfilment warehouse.\n\n"
-    "Products and paid orders go store -> myOGO; stock and tracking come back myOGO -> store.",
+    "Products and paid orders go store -> myOGO; stock and tracking come back myOGO -> store."
+    "\n\nNew here? 'ogo-syncd demo' runs it all on localhost with nothing to configure; "
+    "config.example.toml in the source tree documents every option.",
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -160,7 +163,10 @@ def sync(
         "--force", help="Apply a stock feed the empty-source guard refused.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run one flow (or all) once, now, for one store or all of them."""
+    """Run one flow (or all) once, now, for one store or all of them.
+
+    Exits 1 when a flow failed, 78 on a config error. Logs go to stderr.
+    """
     from syncd.engine import Engine
     from syncd.jobs.base import FLOWS
 
@@ -363,7 +369,8 @@ def webhooks_register(
     url: Annotated[str, typer.Option(help="Public base URL of this daemon's HTTP surface.")],
     config: ConfigOpt = Path(DEFAULT_CONFIG),
     key: Annotated[str | None, typer.Option(
-        envvar="OGO_SYNCD_WEBHOOK_KEY", help="Signing key (default: [myogo] webhook_key).")] = None,
+        envvar="OGO_SYNCD_WEBHOOK_KEY",
+        help="Signing key (default: \\[myogo] webhook_key).")] = None,
 ) -> None:
     """Create or update this daemon's myOGO webhooks (OrderShipped, ProductStockLevelChanged)."""
     from syncd.webhooks import register_webhooks

@@ -234,27 +234,45 @@ async def run_demo(*, cycles: int | None, interval: float, console: Console) -> 
                 if screen is not None:
                     screen.update(world.render(cycle, cycles), refresh=True)
     finally:
+        interrupted = daemon.stop_event.is_set()   # Ctrl-C (SIGINT) or SIGTERM
         daemon.request_stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(daemon_task, 30)
         myogo_server.stop()
         woo_server.stop()
         world.myogo.close()
-    return _summary(world, console)
+    return _summary(world, console, interrupted=interrupted)
 
 
-def _summary(world: DemoWorld, console: Console) -> int:
+#: exit status after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2)
+EXIT_INTERRUPTED = 130
+
+
+def _summary(world: DemoWorld, console: Console, *, interrupted: bool = False) -> int:
+    """The final table; 0 when every flow moved data and caught up.
+
+    After Ctrl-C the last items may still be on their way: a flow that has not moved data
+    yet shows "not yet" (not "no"), and the exit status is 130, as for any Ctrl-C.
+    """
     figures = world.figures()
-    table = Table(title="ogo-syncd demo summary")
+    title = "ogo-syncd demo summary" + (" (interrupted: items still on their way are not "
+                                        "in step yet)" if interrupted else "")
+    table = Table(title=title)
     for column in ("flow", "in step", "written by ogo-syncd", "flowing"):
         table.add_column(column)
     ok = True
     for flow, (done, expected) in figures.items():
-        flowing = world.flow_counts[flow] > 0 and done == expected and expected > 0
+        moved = world.flow_counts[flow] > 0
+        flowing = moved and done == expected and expected > 0
         ok = ok and flowing
-        table.add_row(flow, f"{done}/{expected}", str(world.flow_counts[flow]),
-                      "[green]yes[/]" if flowing else "[red]no[/]")
+        if interrupted:
+            cell = "[green]yes[/]" if moved else "[yellow]not yet[/]"
+        else:
+            cell = "[green]yes[/]" if flowing else "[red]no[/]"
+        table.add_row(flow, f"{done}/{expected}", str(world.flow_counts[flow]), cell)
     console.print(table)
+    if interrupted:
+        return EXIT_INTERRUPTED
     return 0 if ok else 1
 
 

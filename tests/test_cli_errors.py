@@ -66,3 +66,15 @@ def test_busy_http_listen_port_exits_78_naming_the_key(sims: Sims, tmp_path: Pat
     assert "Traceback" not in out
     [line] = [line for line in result.stderr.splitlines() if "daemon.http_listen" in line]
     assert f"127.0.0.1:{port}" in line
+
+
+def test_every_help_page_renders_and_keeps_config_section_names() -> None:
+    top = run_cli("-h")
+    assert top.returncode == 0 and "ogo-syncd demo" in top.stdout, top.stdout + top.stderr
+    commands = ["run", "check", "sync", "status", "failures", "retry", "connectors", "sim",
+                "demo", "new-connector", "version", "webhooks", "webhooks register"]
+    for command in commands:
+        page = run_cli(*command.split(), "--help", env={"COLUMNS": "200"})
+        assert page.returncode == 0 and "Usage:" in page.stdout, (command, page)
+    register = run_cli("webhooks", "register", "--help", env={"COLUMNS": "200"}).stdout
+    assert "[myogo] webhook_key" in register      # not eaten as rich markup

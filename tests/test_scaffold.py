@@ -14,7 +14,7 @@ from syncd.scaffold import create_connector
 
 
 def test_scaffold_is_a_connector_project(tmp_path: Path) -> None:
-    root = create_connector("my_store", tmp_path)
+    root = create_connector("my-store", tmp_path)    # '-' is read as '_'
     assert root == tmp_path / "syncd-my-store"
     project = tomllib.loads((root / "pyproject.toml").read_text())
     assert project["project"]["entry-points"]["syncd.connectors"] == {
@@ -37,9 +37,9 @@ def test_scaffold_is_a_connector_project(tmp_path: Path) -> None:
     contracts = [line for line in collected.stdout.splitlines()
                  if "TestMyStoreConformance::test_" in line]
     assert len(contracts) == 10, collected.stdout + collected.stderr
-    with pytest.raises(FileExistsError):
-        create_connector("my_store", tmp_path)
     with pytest.raises(FileExistsError):        # the same connector, spelt the other way
+        create_connector("my_store", tmp_path)
+    with pytest.raises(FileExistsError):
         create_connector("My-Store", tmp_path)
     with pytest.raises(ValueError, match="connector name"):
         create_connector("1-store", tmp_path)

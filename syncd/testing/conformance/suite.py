@@ -230,6 +230,21 @@ class ConformanceSuite:
         assert [k for k, r in by_key.items() if not r.ok] == ["NO-SUCH-SKU"]
         assert {sku: await handle.stock_of(sku) for sku in target} == target
 
+    async def test_stock_levels_read_what_the_store_holds(self, handle: StoreHandle) -> None:
+        connector = handle.connector(page_size=SMALL_BATCH)
+        require(connector, Capability.STOCK_LEVELS)
+        wanted = {f"LVL-{n:03d}": n for n in range(SMALL_BATCH + 2)}   # 0 included
+        for n, sku in enumerate(wanted):
+            await handle.add_product(SeedProduct(name=f"Level {n}", sku=sku, stock=n))
+        await handle.add_product(SeedProduct(name="Level shirt", variants=(
+            SeedVariant(sku="LVL-V-S", name="S", stock=4),
+            SeedVariant(sku="LVL-V-M", name="M", stock=0),
+        )))
+        wanted |= {"LVL-V-S": 4, "LVL-V-M": 0}
+        levels = await connector.stock_levels([*wanted, "NO-SUCH-SKU"])
+        assert dict(levels) == wanted            # an unknown SKU is left out
+        assert wanted == {sku: await handle.stock_of(sku) for sku in wanted}
+
     async def test_mark_shipped_is_idempotent(self, handle: StoreHandle) -> None:
         connector = handle.connector()
         require(connector, Capability.ORDERS, Capability.TRACKING)

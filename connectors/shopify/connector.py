@@ -57,7 +57,10 @@ class ShopifyConnector(StoreConnector):
 
     name: ClassVar[str] = "shopify"
     Settings: ClassVar[type[ShopifySettings]] = ShopifySettings
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    #: every capability but reading current stock levels (not implemented yet: the first
+    #: stock run has no store levels to compare with)
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {
+        Capability.STOCK_LEVELS}
 
     settings: ShopifySettings
 

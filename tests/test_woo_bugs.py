@@ -59,3 +59,17 @@ async def test_ogoship_product_meta_reaches_myogo(sims: Sims, engine: Engine) ->
         "691200", "FI", "Ceramic mug", "Acme Oy", "SUP-42", 18.5]
     assert [by_code["SHIRT-S"].get(f) for f in fields] == [
         "610910", "FI", "Ceramic mug", "Acme Oy", "SUP-42", 18.5]
+
+
+async def test_same_number_twice_on_one_page_sends_one(
+    sims: Sims, engine: Engine, db: StateDB
+) -> None:
+    sims.woo.add_product("Mug", "MUG", stock=5)
+    assert (await engine.run_flow("woo", "products")).ok
+    twins = [_paid(sims, number="2002") for _ in range(2)]
+    result = await engine.run_flow("woo", "orders")
+    assert result.ok, result.error
+    assert len(sims.myogo.orders_by_reference("WC-2002")) == 1
+    with db.session() as session:
+        parked = [f.key for f in failures(session, "woo")]
+    assert len(parked) == 1 and parked[0] in {str(t) for t in twins}

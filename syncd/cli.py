@@ -59,8 +59,22 @@ def _load(path: Path) -> Any:
     """Load and validate the config, exit 78 with one line naming the key on any error."""
     from syncd.config import format_config_error, load_config
 
+    if path.is_dir():
+        raise _fail(EX_CONFIG, f"config error: --config: {path} is a directory; a directory "
+                    "of configs (one per merchant) is for `ogo-syncd worker`")
     try:
         return load_config(path)
+    except ConfigError as exc:
+        raise _fail(EX_CONFIG, format_config_error(exc)) from None
+
+
+def _load_many(path: Path) -> list[Any]:
+    """A config file or a directory of them (fleet mode); exit 78 like ``_load``."""
+    from syncd.config import format_config_error
+    from syncd.fleet.configs import load_configs
+
+    try:
+        return load_configs(path)
     except ConfigError as exc:
         raise _fail(EX_CONFIG, format_config_error(exc)) from None
 
@@ -120,6 +134,64 @@ def run(config: ConfigOpt = Path(DEFAULT_CONFIG)) -> None:
     except AlreadyRunningError as exc:
         raise _fail(EX_TEMPFAIL, f"ogo-syncd: {exc}") from None
     raise typer.Exit(code)
+
+
+@app.command()
+def worker(
+    config: ConfigOpt = Path(DEFAULT_CONFIG),
+    http_listen: Annotated[str | None, typer.Option(
+        "--http-listen", help="host:port of this worker's HTTP surface (overrides "
+        "[daemon] http_listen; '' = none), e.g. for several workers on one host.")] = None,
+) -> None:
+    """Run one fleet worker (PostgreSQL state): start as many as you like, on any hosts.
+
+    --config is one config file or a directory with one *.toml per merchant; every
+    worker gets the same. Exits 78 on a config error (also when state_db is not
+    PostgreSQL), 75 when an embedded `ogo-syncd run` uses the database.
+    """
+    from syncd.fleet.configs import require_postgres
+    from syncd.fleet.worker import FleetWorker
+    from syncd.state.db import AlreadyRunningError
+
+    cfgs = _load_many(config)
+    try:
+        require_postgres(cfgs[0]).dispose()
+    except ConfigError as exc:
+        from syncd.config import format_config_error
+
+        raise _fail(EX_CONFIG, format_config_error(exc)) from None
+    if http_listen is not None:
+        from syncd.config import DaemonSettings
+
+        try:
+            daemon = DaemonSettings.model_validate(
+                {**cfgs[0].daemon.model_dump(), "http_listen": http_listen})
+        except ValueError as exc:
+            raise _fail(EX_CONFIG, f"config error: --http-listen: {exc}") from None
+        cfgs[0] = cfgs[0].model_copy(update={"daemon": daemon})
+    _setup_logging(cfgs[0], daemon=True)
+    try:
+        code = _run(FleetWorker(cfgs).run())
+    except AlreadyRunningError as exc:
+        raise _fail(EX_TEMPFAIL, f"ogo-syncd: {exc}") from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def migrate(config: ConfigOpt = Path(DEFAULT_CONFIG)) -> None:
+    """Bring the state database's schema up to date (and, on PostgreSQL, procrastinate's
+    tables for fleet workers). `run` and `worker` also do it at start."""
+    cfgs = _load_many(config)
+    _setup_logging(cfgs[0], "warning")
+    db = _db(cfgs[0])
+    line = f"state database {db.describe()}: schema at revision {db.current_revision()}"
+    if db.is_postgres:
+        from syncd.fleet.queue import apply_schema
+
+        created = apply_schema(db)
+        line += "; fleet queue (procrastinate) " + ("created" if created else "present")
+    db.dispose()
+    console.print(line, highlight=False)
 
 
 @app.command()
@@ -231,13 +303,18 @@ class _progress:
 
 @app.command()
 def status(config: ConfigOpt = Path(DEFAULT_CONFIG), as_json: JsonOpt = False) -> None:
-    """Per store and flow: last run, result, counts, next run, pending and failed items."""
+    """Per store and flow: last run, result, counts, next run, pending and failed items;
+    with fleet workers also the workers and the jobs running and waiting."""
+    from syncd.fleet.status import collect_fleet
     from syncd.status import collect_status
 
-    cfg = _load(config)
-    rows = collect_status(cfg, _db(cfg))
+    cfgs = _load_many(config)
+    db = _db(cfgs[0])
+    rows = [row for cfg in cfgs for row in collect_status(cfg, db)]
+    fleet = collect_fleet(db, cfgs[0].daemon.worker_timeout_seconds)
     if as_json:
-        console.print_json(json.dumps(rows, default=str))
+        out: Any = rows if fleet is None else {"stores": rows, "fleet": fleet}
+        console.print_json(json.dumps(out, default=str))
         return
     table = Table("store", "flow", "last run", "result", "counts", "next run", "pending",
                   "failed", "cursor age")
@@ -246,6 +323,20 @@ def status(config: ConfigOpt = Path(DEFAULT_CONFIG), as_json: JsonOpt = False) -
                       row["result"], row["counts"], row["next_run"] or "-",
                       str(row["pending"]), str(row["failed"]), row["cursor_age"] or "-")
     console.print(table)
+    if fleet is not None:
+        _print_fleet(fleet)
+
+
+def _print_fleet(fleet: dict[str, Any]) -> None:
+    workers = Table("worker", "id", "heartbeat", "alive", "runs (10 min)", title="fleet workers")
+    for w in fleet["workers"]:
+        workers.add_row(w["name"], str(w["id"]), f"{w['heartbeat_age_s']:.0f}s ago",
+                        "yes" if w["alive"] else "NO", str(w["runs_10m"]))
+    console.print(workers)
+    jobs = Table("store", "flow", "running on", "waiting", title="fleet jobs")
+    for j in fleet["jobs"]:
+        jobs.add_row(j["store"], j["flow"], j["doing"] or "-", str(j["waiting"]))
+    console.print(jobs if fleet["jobs"] else "fleet jobs: none running or waiting")
 
 
 def _ago(value: datetime | None) -> str:

@@ -121,7 +121,8 @@ class DaemonSettings(_Strict):
     write_concurrency: int = Field(8, ge=1, le=256)     # concurrent remote writes per flow
     http_listen: str = ""                               # "127.0.0.1:9181"; "" = no HTTP surface
     shutdown_grace_seconds: float = Field(30.0, ge=0)
-    lease_seconds: float = Field(60.0, ge=1, le=3600)   # PostgreSQL: a flow's lease
+    # fleet workers: silent this long (no heartbeat) = dead; its running jobs are retried
+    worker_timeout_seconds: float = Field(30.0, ge=2, le=3600)
 
     @field_validator("state_db")
     @classmethod

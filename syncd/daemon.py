@@ -22,7 +22,7 @@ from syncd.jobs.base import FLOWS, FlowResult
 from syncd.metrics import Metrics
 from syncd.notify import Notifier, watchdog_loop
 from syncd.state.db import StateDB
-from syncd.state.lease import claim_config_stores
+from syncd.state.owners import claim_config_stores
 
 log = structlog.get_logger("syncd.daemon")
 #: runs are staggered at start-up so one store's four flows don't all hit at once

@@ -1,8 +1,9 @@
 """The engine: one myOGO client, one connector per store, the state DB, and the flows.
 
-Used by the daemon (scheduled runs, webhook triggers) and by the CLI (one-off runs). One
-flow of one store never runs twice at once in a process (a lock per store and flow), nor
-across daemons sharing a PostgreSQL state DB (a lease per store and flow).
+Used by the daemon (scheduled runs, webhook triggers), by fleet workers (one procrastinate
+job = one ``run_flow``) and by the CLI (one-off runs). One flow of one store never runs
+twice at once in a process (a lock per store and flow); across fleet workers the job lock
+"store:flow" sees to it (``syncd.fleet``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from syncd.errors import ConfigError, SyncdError
 from syncd.jobs.base import FlowContext, FlowResult
 from syncd.myogo import MyogoClient
 from syncd.state.db import StateDB
-from syncd.state.lease import LeaseManager
 
 STORE_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -64,7 +64,7 @@ class Engine:
         self._running: set[asyncio.Task[Any]] = set()
         self.last_results: dict[tuple[str, str], FlowResult] = {}
         self.on_result: list[Callable[[FlowResult], None]] = []
-        self.leases = LeaseManager.for_config(config, db)   # PostgreSQL: one runner per flow
+        self.worker: str | None = None      # fleet mode: recorded with each run
 
     async def __aenter__(self) -> Engine:
         for store in self.stores.values():
@@ -101,6 +101,7 @@ class Engine:
             db=self.db,
             concurrency=self.config.daemon.write_concurrency,
             stopping=self.stopping,
+            worker=self.worker,
             **options,
         )
 
@@ -121,18 +122,7 @@ class Engine:
                     result = FlowResult(store=store, flow=flow, ok=False,
                                         error="not started: shutting down")
                     return result
-                # Across daemons sharing a PostgreSQL DB: run only while holding the lease.
-                async with self.leases.hold(store, flow, self.stopping,
-                                            needed=not options.get("dry_run")) as lease:
-                    if lease.error is not None:
-                        result = FlowResult(store=store, flow=flow, ok=False, error=lease.error)
-                    elif not lease.held:
-                        result = FlowResult(store=store, flow=flow)
-                        result.counts["skipped_lease"] = 1
-                    else:
-                        ctx = self.context(store, **options)
-                        ctx.stopping = lease.stopping
-                        result = await flows.get(flow).runner(ctx)
+                result = await flows.get(flow).runner(self.context(store, **options))
         finally:
             if task is not None:
                 self._running.discard(task)

@@ -3,7 +3,7 @@
 Everything that needs to know the flows reads them here: the engine (runner, capability),
 the daemon (schedule), the config (``[stores.schedule]`` keys and defaults), ``status``
 (cursor, pending intents, failures), ``retry`` (which cursors to rewind), webhooks (which
-events trigger which flow) and the leases. Adding a flow is one entry here plus its module
+events trigger which flow) and the fleet's deferrer. Adding a flow is one entry here plus its module
 ``syncd.jobs.<name>`` with a ``run(ctx)`` coroutine.
 """
 

@@ -1,13 +1,15 @@
 """Webhooks as triggers: the daemon's HTTP surface wiring and `ogo-syncd webhooks register`.
 
 A webhook never carries data we trust (docs/operations.md, webhooks): a verified delivery
-just runs the matching flow now instead of at its next scheduled time.
+just runs the matching flow now instead of at its next scheduled time: in this process for
+the embedded daemon, as a queued job (``trigger``) for a fleet worker, so any worker may
+run it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -20,18 +22,24 @@ from syncd.web import ORDER_SHIPPED, STOCK_CHANGED, WebServer, build_app, serve_
 
 if TYPE_CHECKING:
     from syncd.config import Config
-    from syncd.daemon import Daemon
-    from syncd.engine import Engine
 
 log = structlog.get_logger("syncd.webhooks")
 WEBHOOK_PATH = "/webhooks/myogo"
 
 
-async def start_http_surface(daemon: Daemon, engine: Engine, listen: str) -> WebServer:
-    background: set[asyncio.Task[Any]] = set()
+Trigger = Callable[[str, str], Awaitable[Any]]
 
-    def trigger(store: str, flow: str) -> None:
-        task = asyncio.get_running_loop().create_task(engine.run_flow(store, flow))
+
+async def start_http_surface(daemon: Any, engine: Any, listen: str, *,
+                             trigger: Trigger | None = None) -> WebServer:
+    """The HTTP surface of a daemon (``Daemon`` + ``Engine``) or of a fleet worker
+    (``FleetWorker`` + ``Engines``); ``trigger(store, flow)`` defaults to running the flow
+    in this process."""
+    background: set[asyncio.Task[Any]] = set()
+    start = trigger or engine.run_flow
+
+    def trigger_now(store: str, flow: str) -> None:
+        task = asyncio.get_running_loop().create_task(start(store, flow))
         background.add(task)
         task.add_done_callback(background.discard)
 
@@ -53,7 +61,7 @@ async def start_http_surface(daemon: Daemon, engine: Engine, listen: str) -> Web
         for store in engine.stores:
             for flow in runs:
                 if engine.supports(store, flow.name):
-                    trigger(store, flow.name)
+                    trigger_now(store, flow.name)
 
     async def on_store_webhook(store: str, headers: Mapping[str, str], body: bytes) -> int:
         connector = engine.connectors.get(store)
@@ -69,7 +77,7 @@ async def start_http_surface(daemon: Daemon, engine: Engine, listen: str) -> Web
             return 404
         spec = flows.for_store_event(event.kind) if event is not None else None
         if spec is not None and engine.supports(store, spec.name):
-            trigger(store, spec.name)
+            trigger_now(store, spec.name)
             return 202
         return 200
 

@@ -24,7 +24,7 @@ from syncd.state.db import AlreadyRunningError, StateDB, describe_url
 from syncd.state.tables import Cursor, JobRun, OrderLink
 
 TABLES = {"cursor", "product_link", "order_link", "stock_level", "failure", "job_run",
-          "lease", "store_owner"}
+          "store_owner"}
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_migrate_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
     first = StateDB(url)
     assert first.current_revision() is None
     first.migrate()
-    assert first.current_revision() == first.head_revision() == "0002"
+    assert first.current_revision() == first.head_revision() == "0003"
     with first.session() as session:
         session.add(Cursor(store="shop1", stream="orders", value="2024-01-01T00:00:00Z"))
         session.add(OrderLink(store="shop1", store_order_id="42", reference="WC-42",
@@ -83,7 +83,7 @@ def test_migrate_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
         ("WC-42", "sent", 1)]
     with second.engine.connect() as conn:
         versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
-    assert versions == [("0002",)]
+    assert versions == [("0003",)]
     second.dispose()
 
 

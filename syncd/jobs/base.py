@@ -44,6 +44,7 @@ class FlowContext:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     plan: list[str] = field(default_factory=list)   # dry-run: what would be written
     only: set[str] | None = None             # webhook trigger: limit to these keys
+    worker: str | None = None                # fleet mode: recorded in job_run.worker
 
     @property
     def name(self) -> str:
@@ -323,7 +324,7 @@ async def record_run(
     run_id: int | None = None
     if not ctx.dry_run:
         with ctx.db.session() as session:
-            row = JobRun(store=ctx.name, job=flow, started_at=started)
+            row = JobRun(store=ctx.name, job=flow, started_at=started, worker=ctx.worker)
             session.add(row)
             session.commit()
             run_id = row.id

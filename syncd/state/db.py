@@ -5,8 +5,9 @@ psycopg 3). Migrations are alembic revisions shipped inside this package, run
 programmatically, so they work from an installed wheel with no ``alembic.ini`` around;
 the same revisions serve both databases.
 
-SQLite: one daemon per file (an ``flock``). PostgreSQL: any number of daemons may share a
-database; they split the work with leases per (store, flow) (``syncd.state.lease``).
+SQLite: one daemon per file (an ``flock``). PostgreSQL: one embedded daemon per database
+(a session advisory lock), or any number of fleet workers (``syncd.fleet``), which share
+that advisory lock and split the work through procrastinate's job locks.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from syncd.errors import ConfigError, SyncdError
-from syncd.state import lease as _lease_tables  # noqa: F401  (registers lease, store_owner)
+from syncd.state import owners as _owner_table  # noqa: F401  (registers store_owner)
 
 if TYPE_CHECKING:
     from syncd.config import DaemonSettings
@@ -150,24 +151,53 @@ class StateDB:
     # ------------------------------------------------------------ single daemon
 
     @contextlib.contextmanager
-    def daemon_lock(self) -> Iterator[None]:
+    def daemon_lock(self, *, shared: bool = False) -> Iterator[None]:
         """Held for the daemon's lifetime.
 
         SQLite: a second daemon on the same file refuses to start (``AlreadyRunningError``).
-        PostgreSQL: nothing to hold; several daemons may share the database and split the
-        work through leases per (store, flow), see ``syncd.state.lease``.
+        PostgreSQL: a session advisory lock on a connection of its own: the embedded daemon
+        (``ogo-syncd run``) takes it exclusively, fleet workers (``shared=True``) share it,
+        so a second embedded daemon, or an embedded daemon beside workers, refuses to start
+        instead of running every flow twice.
         """
         if self.is_sqlite and self.sqlite_path is not None:
             with _flock(self.sqlite_path.with_name(self.sqlite_path.name + ".lock"),
                         self.describe()):
                 yield
-        else:    # in-memory SQLite: nobody else can see it; PostgreSQL: leases
+        elif self.is_postgres:
+            with self._pg_daemon_lock(shared):
+                yield
+        else:    # in-memory SQLite: nobody else can see it
             yield
+
+    @contextlib.contextmanager
+    def _pg_daemon_lock(self, shared: bool) -> Iterator[None]:
+        fn = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+        conn = self.engine.connect()
+        try:
+            got = conn.execute(text(f"SELECT {fn}(:key)"), {"key": _DAEMON_LOCK_KEY}).scalar()
+            conn.commit()
+            if not got:
+                what = ("an embedded daemon (ogo-syncd run)" if shared
+                        else "another daemon or fleet workers")
+                raise AlreadyRunningError(
+                    f"{what} already use the state database {self.describe()}; on "
+                    "PostgreSQL run either one `ogo-syncd run` or any number of "
+                    "`ogo-syncd worker` processes")
+            yield
+        finally:
+            conn.close()    # closing the session releases the advisory lock
+
+
+def advisory_key(name: str) -> int:
+    """A stable 64-bit advisory lock key for ``name``."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 #: serialises concurrent ``migrate()`` calls on one PostgreSQL database
-_MIGRATION_LOCK_KEY = int.from_bytes(
-    hashlib.sha256(b"ogo-syncd:migrate").digest()[:8], "big", signed=True)
+_MIGRATION_LOCK_KEY = advisory_key("ogo-syncd:migrate")
+#: one embedded daemon, or fleet workers sharing it
+_DAEMON_LOCK_KEY = advisory_key("ogo-syncd:daemon")
 
 
 def describe_url(url: str) -> str:

@@ -97,3 +97,4 @@ class JobRun(SQLModel, table=True):
     ok: bool | None = None
     counts: str = "{}"                      # JSON object of counters
     error: str | None = None
+    worker: str | None = None               # fleet mode: which worker ran it (host:pid#id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -42,7 +42,7 @@ class VendureConnector(StoreConnector):
     name: ClassVar[str] = "vendure"
     Settings: ClassVar[type[VendureSettings]] = VendureSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset({
-        Capability.PRODUCTS, Capability.ORDERS, Capability.STOCK,
+        Capability.PRODUCTS, Capability.ORDERS, Capability.STOCK, Capability.STOCK_LEVELS,
         Capability.TRACKING, Capability.CANCELLATIONS,
     })
     settings: VendureSettings
@@ -165,6 +165,34 @@ class VendureConnector(StoreConnector):
             else:
                 results.append(ItemResult(key=sku, ok=sku not in errors, error=errors.get(sku)))
         return results
+
+    async def stock_levels(self, skus: Sequence[str]) -> Mapping[str, int | None]:
+        """``stockOnHand`` (what ``set_stock`` writes) at ``stock_location_id``, else in all;
+        None when the variant does not track inventory. A SKU on several variants: the
+        first one."""
+        levels: dict[str, int | None] = {}
+        wanted = list(dict.fromkeys(skus))
+        for start in range(0, len(wanted), SKU_CHUNK):
+            chunk = wanted[start:start + SKU_CHUNK]
+            options = {"filter": {"sku": {"in": chunk}}, "take": 1000}
+            data = await self.client.request(queries.VARIANT_STOCK_BY_SKU, {"options": options})
+            for row in (data.get("productVariants") or {}).get("items") or ():
+                sku = row.get("sku")
+                if sku in chunk and sku not in levels:
+                    levels[sku] = self._on_hand(row)
+        return levels
+
+    def _on_hand(self, row: Mapping[str, Any]) -> int | None:
+        if row.get("trackInventory") == "FALSE":
+            return None
+        location = self.settings.stock_location_id
+        if location:
+            on_hand = sum(int(level.get("stockOnHand") or 0)
+                          for level in row.get("stockLevels") or ()
+                          if str(level.get("stockLocationId")) == str(location))
+        else:
+            on_hand = int(row.get("stockOnHand") or 0)
+        return max(0, on_hand)
 
     def _stock_input(self, variant_id: str, quantity: int) -> dict[str, Any]:
         if self.settings.stock_location_id:

@@ -52,6 +52,14 @@ query VariantsBySku($options: ProductVariantListOptions) {
 }
 """
 
+VARIANT_STOCK_BY_SKU = """
+query VariantStockBySku($options: ProductVariantListOptions) {
+  productVariants(options: $options) {
+    items { id sku trackInventory stockOnHand stockLevels { stockLocationId stockOnHand } }
+  }
+}
+"""
+
 UPDATE_VARIANTS = """
 mutation SetStock($input: [UpdateProductVariantInput!]!) {
   updateProductVariants(input: $input) { id sku stockOnHand }

@@ -221,3 +221,21 @@ async def test_orders_the_old_plugin_sent_are_adopted_and_tracking_flows_back(
         assert sims.woo.order(before_switch)["status"] == "completed"
         assert [t["tracking_number"] for t in sims.woo.trackings(before_switch)] == ["JJFI9"]
         assert links(db)[str(before_switch)].status == "fulfilled"
+
+
+async def test_an_adopted_order_cancelled_in_the_store_is_cancelled_in_myogo(
+    sims: Sims, tmp_path: Path
+) -> None:
+    seed_catalogue(sims.woo)
+    order_id = place_order(sims.woo, [("SKU-1", 1)])
+    legacy = plugin_reference(sims, order_id)
+    async with engine_with(sims, tmp_path, "") as (engine, db):
+        await run(engine, "products")
+        sims.myogo.set_stock("SKU-1", 10)            # in stock: myOGO takes it as new
+        await plugin_sends(engine, legacy, "SKU-1")
+        assert (await run(engine, "orders"))["adopted"] == 1
+        sims.woo.cancel(order_id)
+        assert (await run(engine, "orders"))["cancelled"] == 1
+        assert sims.myogo.orders_by_reference(legacy)[0]["status"] == "cancelled"
+        assert sims.myogo.orders_by_reference(f"WC-{order_id}") == []
+        assert links(db)[str(order_id)].status == "cancelled"

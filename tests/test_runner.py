@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import AsyncIterator
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,20 +23,21 @@ from tests.daemon_proc import EXE, run_cli, wait_for
 from tests.test_flows import PERSON, place_order, run, seed_catalogue
 
 
-async def _engine(sims: Sims, tmp_path: Path, **extra: str) -> AsyncIterator[Engine]:
+def _engine(sims: Sims, tmp_path: Path, **extra: str) -> Engine:
+    """An engine on its own config file and migrated state DB in ``tmp_path``."""
+    tmp_path.mkdir(exist_ok=True)
     path = tmp_path / "config.toml"
     path.write_text(config_text(sims, tmp_path / "state.sqlite", **extra))
     config = load_config(path)
     db = StateDB.from_settings(config.daemon)
     db.migrate()
-    async with Engine(config, db) as engine:
-        yield engine
+    return Engine(config, db)
 
 
 async def test_myogo_400_on_the_opt_in_order_update_parks_that_order_and_the_rest_flow(
     sims: Sims, tmp_path: Path
 ) -> None:
-    async for engine in _engine(sims, tmp_path, extra_store="update_new_orders = true"):
+    async with _engine(sims, tmp_path, extra_store="update_new_orders = true") as engine:
         seed_catalogue(sims.woo)
         await run(engine, "products")
         edited = place_order(sims.woo, [("SKU-1", 1)])
@@ -102,3 +103,55 @@ def test_a_slow_item_on_page_one_holds_the_cursor_while_later_pages_go_on_then_a
     with db.session() as session:
         links = {link.sku: link.status for link in session.exec(select(ProductLink))}
     assert links == dict.fromkeys(codes, "synced"), missing
+
+
+async def test_first_sync_against_a_catalogue_myogo_already_holds_writes_only_what_differs(
+    sims: Sims, tmp_path: Path
+) -> None:
+    """A merchant leaving the PHP plugin: myOGO has the products, our state DB is empty."""
+    ids = seed_catalogue(sims.woo)
+    async with _engine(sims, tmp_path / "plugin") as engine:
+        await run(engine, "products")            # stands in for the plugin's years of work
+    held = {p["code"]: p for p in sims.myogo.products}
+    sims.woo.update_item(ids["SKU-2"], {"regular_price": "21.00"})
+    sims.woo.add_product("Scarf", "SKU-NEW", price="9.90")
+    sims.myogo.reset_counts()
+
+    async with _engine(sims, tmp_path / "daemon") as engine:
+        counts = await run(engine, "products")
+        by_route = sims.myogo.request_counts()
+        assert by_route.get("PUT /api/v1/products/{code}", 0) == 1       # SKU-2's price
+        assert by_route.get("POST /api/v1/products", 0) == 1             # SKU-NEW
+        assert counts["matched"] == 3 and counts["written"] == 2
+        now = {p["code"]: p for p in sims.myogo.products}
+        assert now["SKU-2"]["salesPrice"] == 21.0 and "SKU-NEW" in now
+        assert now["SKU-1"] == held["SKU-1"]
+        with engine.db.session() as session:
+            links = {link.sku: link.status for link in session.exec(select(ProductLink))
+                     if link.sku}
+        assert links == dict.fromkeys(["SKU-1", "SKU-2", "SKU-S", "SKU-M", "SKU-NEW"],
+                                      "synced")
+        # Linked now: the next run writes nothing.
+        sims.myogo.reset_counts()
+        counts = await run(engine, "products")
+        assert counts["written"] == 0 and counts["unchanged"] == 5
+
+
+async def test_product_state_is_written_per_page_not_per_item(
+    sims: Sims, tmp_path: Path
+) -> None:
+    """The state DB sees a transaction per page (bulk upsert of the links), not per product."""
+    from sqlalchemy import event
+
+    codes = [f"B-{i:02d}" for i in range(45)]           # pages of 20, 20, 5
+    for code in codes:
+        sims.woo.add_product(f"Item {code}", code)
+    async with _engine(sims, tmp_path) as engine:
+        commits = Counter[str]()
+        event.listen(engine.db.engine, "commit", lambda _conn: commits.update(["commit"]))
+        counts = await run(engine, "products")
+        assert counts["written"] == len(codes)
+        assert commits["commit"] <= 3 * 2 + 4     # per page: flush(+cursor); run bookkeeping
+        with engine.db.session() as session:
+            assert {link.sku for link in session.exec(select(ProductLink))
+                    if link.status == "synced"} == set(codes)

@@ -140,8 +140,8 @@ class _OpenPage:
     broken: bool = False       # an item failed (not parked) or was never started
 
 
-#: called with the open session right before a cursor is saved (and once at the end), so a
-#: flow can write what it batched in the same transaction as the cursor
+#: called with an open session whenever a page finishes (and once at the end), before the
+#: cursor is saved in the same transaction: a flow writes what it batched for the page
 Flush = Callable[[Any], None]
 
 
@@ -170,9 +170,10 @@ async def apply_pages(
     skipped = False
 
     def save(done: list[_OpenPage]) -> None:
+        """Write what the flow batched, and the cursor of the last page in ``done``."""
         from syncd.state.ops import set_cursor
 
-        if ctx.dry_run:
+        if ctx.dry_run or (flush is None and not done):
             return
         cursor = next((p.page.cursor for p in reversed(done) if p.page.cursor is not None),
                       None)
@@ -184,16 +185,16 @@ async def apply_pages(
             session.commit()
 
     def advance() -> None:
+        """A page finished: save up to the first page that is not (ordered completion)."""
         done: list[_OpenPage] = []
         while open_pages and open_pages[0].left == 0 and not open_pages[0].broken:
             done.append(open_pages.popleft())
-        if done:
-            try:
-                save(done)
-            except Exception as exc:  # the state DB failed: stop like any other error
-                errors.append(exc)
-                for page in open_pages:
-                    page.broken = True
+        try:
+            save(done)
+        except Exception as exc:  # the state DB failed: stop like any other error
+            errors.append(exc)
+            for page in open_pages:
+                page.broken = True
 
     async def one(item: T, page: _OpenPage) -> None:
         try:

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlmodel import select
@@ -21,19 +22,18 @@ from syncd.jobs.base import (
     FlowResult,
     apply_pages,
     park,
-    park_unmappable,
     parker,
     record_run,
     start_cursor,
 )
+from syncd.jobs.product_book import ProductBook, payload_text
 from syncd.jobs.window import Window
 from syncd.mapping import clean_text, product_payload
-from syncd.model import Product, Unreadable
+from syncd.model import Page, Product, Unreadable
 from syncd.myogo import ProductRequest
 from syncd.myogo.errors import MyogoNotFoundError
-from syncd.state import ProductLink, ledger
+from syncd.state import ProductLink
 from syncd.state.ledger import ProductStatus
-from syncd.state.ops import is_parked
 
 FLOW = "products"
 MYOGO_STREAM = "myogo_products"
@@ -59,108 +59,159 @@ async def _push_store_changes(ctx: FlowContext, result: FlowResult) -> None:
     with ctx.db.session() as session:
         linked = session.exec(select(ProductLink.store_id).where(
             ProductLink.store == ctx.name).limit(1)).first()
-    # First sync of a store: one paged read of myOGO's codes instead of a lookup per product.
-    known = await _myogo_codes(ctx) if linked is None else None
-    # One writer per SKU at a time, so two store items with one SKU on a page can't both
-    # pass the duplicate check before either is linked.
+    # First sync of a store: one paged read of myOGO's products instead of a lookup per
+    # product; it also tells which of them already hold what the store has.
+    known = await _myogo_catalogue(ctx) if linked is None else None
+    # One writer per SKU at a time, so two store items with one SKU can't both pass the
+    # duplicate check before either is linked.
     locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-    pages = ctx.connector.changed_products(start_cursor(ctx, FLOW))
-    await apply_pages(ctx, FLOW, pages, lambda p: _sync_one(ctx, result, p, known, locks),
-                      result, park=parker(ctx, result, FLOW, lambda p: p.store_id, ProductLink))
+    book = ProductBook(ctx.db, ctx.name, FLOW)
+
+    async def pages() -> AsyncIterator[Page[Product | Unreadable]]:
+        async for page in ctx.connector.changed_products(start_cursor(ctx, FLOW)):
+            book.load(page.items)      # the page's state in three queries
+            yield page
+
+    async def one(product: Product | Unreadable) -> None:
+        try:
+            await _sync_one(ctx, result, product, known, locks, book)
+        finally:
+            book.done(product)
+
+    await apply_pages(ctx, FLOW, pages(), one, result,
+                      park=parker(ctx, result, FLOW, lambda p: p.store_id, ProductLink),
+                      flush=book.flush)
 
 
-def _fail(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str | None) -> None:
+def _fail(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str | None,
+          book: ProductBook) -> None:
     park(ctx, result, FLOW, ProductLink, key, reason, h)
+    book.failed(key, h)
 
 
-async def _myogo_codes(ctx: FlowContext) -> set[str]:
-    codes: set[str] = set()
+#: myOGO's products by code: (id, fingerprint of the compared fields), see ``_fingerprint``
+Catalogue = dict[str, tuple[str | None, tuple[int, ...]]]
+
+
+async def _myogo_catalogue(ctx: FlowContext) -> Catalogue:
+    known: Catalogue = {}
     async for page in ctx.myogo.iter_products():
-        codes.update(item.code for item in page if item.code)
-    return codes
+        for item in page:
+            if item.code:
+                known[item.code] = (item.id, _fingerprint(item.model_dump(by_alias=True)))
+    return known
+
+
+def _fingerprint(product: dict[str, Any]) -> tuple[int, ...]:
+    """A compact stand-in for the fields ``_differs`` compares (plus whether an EAN is set):
+    a whole catalogue fits in memory, and equal fields give equal numbers."""
+    values: list[Any] = []
+    for name in COMPARED_FIELDS:
+        value = product.get(name)
+        values.append(round(float(value), 2) if isinstance(value, int | float) else value)
+    values.append(bool(product.get("eanCode")))
+    return tuple(hash(v) for v in values)
+
+
+def _same_as_myogo(payload: dict[str, Any], held: tuple[int, ...]) -> bool:
+    """Whether a PUT of ``payload`` would change nothing myOGO keeps as sent (fields not in
+    the payload keep myOGO's value; an EAN is only ever added, never overwritten)."""
+    mine = _fingerprint(payload)
+    for i, name in enumerate(COMPARED_FIELDS):
+        if name in payload and mine[i] != held[i]:
+            return False
+    return not (payload.get("eanCode") and held[-1] == hash(False))
 
 
 async def _sync_one(
-    ctx: FlowContext, result: FlowResult, product: Product | Unreadable, known: set[str] | None,
-    locks: dict[str, asyncio.Lock],
+    ctx: FlowContext, result: FlowResult, product: Product | Unreadable,
+    known: Catalogue | None, locks: dict[str, asyncio.Lock], book: ProductBook,
 ) -> None:
     if isinstance(product, Unreadable):
-        park_unmappable(ctx, result, FLOW, ProductLink, product.store_id,
-                        DataError(product.reason), product.content_hash())
+        _park_unreadable(ctx, result, product.store_id, product.reason,
+                         product.content_hash(), book)
         return
     code = clean_text(product.sku) or ""
     async with locks[code]:
-        await _sync_locked(ctx, result, product, known)
+        await _sync_locked(ctx, result, product, known, book)
+
+
+def _park_unreadable(ctx: FlowContext, result: FlowResult, key: str, reason: str, h: str,
+                     book: ProductBook) -> None:
+    """A record that cannot be mapped: park it once; the same content later is only counted."""
+    if book.is_parked(key, h):
+        result.counts["parked"] += 1
+    else:
+        _fail(ctx, result, key, reason, h, book)
 
 
 async def _sync_locked(
-    ctx: FlowContext, result: FlowResult, product: Product, known: set[str] | None
+    ctx: FlowContext, result: FlowResult, product: Product, known: Catalogue | None,
+    book: ProductBook,
 ) -> None:
     key = product.store_id
     try:
         payload = product_payload(product, ctx.store)
     except DataError as exc:
-        park_unmappable(ctx, result, FLOW, ProductLink, key, exc, product.content_hash())
+        _park_unreadable(ctx, result, key, str(exc), product.content_hash(), book)
         return
-    h = payload_hash(payload)
+    text = payload_text(payload)
+    h = hashlib.sha256(text.encode()).hexdigest()[:32]
     code = payload["code"]
-    with ctx.db.session() as session:
-        link = session.get(ProductLink, (ctx.name, key))
-        if link is not None and link.status == ProductStatus.SYNCED and link.content_hash == h:
-            result.counts["unchanged"] += 1
-            return
-        if is_parked(session, ctx.name, FLOW, key, h):
-            result.counts["parked"] += 1
-            return
-        twin = session.exec(
-            select(ProductLink).where(
-                ProductLink.store == ctx.name,
-                ProductLink.sku == code,
-                ProductLink.store_id != key,
-                ProductLink.status == ProductStatus.SYNCED,
-            )
-        ).first()
-        previous_code = link.sku if link is not None and link.status == ProductStatus.SYNCED \
-            else None
+    link = book.link(key)
+    if link is not None and link.status == ProductStatus.SYNCED and link.content_hash == h:
+        result.counts["unchanged"] += 1
+        return
+    if book.is_parked(key, h):
+        result.counts["parked"] += 1
+        return
+    twin = book.twin(code, key)
+    previous_code = link.sku if link is not None and link.status == ProductStatus.SYNCED else None
     if twin is not None:
-        _fail(ctx, result, key, f"duplicate SKU {code!r}: store item {twin.store_id} "
-              "already uses it; give each product its own SKU", h)
+        _fail(ctx, result, key, f"duplicate SKU {code!r}: store item {twin} "
+              "already uses it; give each product its own SKU", h, book)
         return
     if ctx.dry_run:
         ctx.would(f"products: write {code} ({payload['name']}) to myOGO")
         result.counts["written"] += 1
         return
     try:
-        myogo_id = await _upsert(ctx, code, previous_code, payload, known)
+        myogo_id, wrote = await _upsert(ctx, code, previous_code, payload, known)
     except DataError as exc:
-        _fail(ctx, result, key, f"myOGO refused product {code}: {exc}", h)
+        _fail(ctx, result, key, f"myOGO refused product {code}: {exc}", h, book)
         return
-    with ctx.db.session() as session:
-        ledger.mark_synced(session, ctx.name, key, code, h, myogo_id, payload)
-        session.commit()
-    result.counts["written"] += 1
+    book.wrote(key, code, h, myogo_id, text)
+    result.counts["written" if wrote else "matched"] += 1
 
 
 async def _upsert(
     ctx: FlowContext, code: str, previous_code: str | None, payload: dict[str, Any],
-    known: set[str] | None,
-) -> str | None:
-    """Update when myOGO has the product (renames use the old code in the path), else create.
+    known: Catalogue | None,
+) -> tuple[str | None, bool]:
+    """Update when myOGO has the product (renames use the old code in the path), else create;
+    ``(myOGO id, whether anything was written)``.
 
-    ``known`` is myOGO's set of codes when it was read up front (first sync), else None.
+    ``known`` is myOGO's catalogue when it was read up front (first sync), else None; a
+    product myOGO already holds as the store has it is linked without a write.
     """
     body = ProductRequest.model_validate(payload)
     if previous_code is not None:
         try:
-            return (await ctx.myogo.update_product(previous_code, body)).id
+            return (await ctx.myogo.update_product(previous_code, body)).id, True
         except MyogoNotFoundError:
             pass  # deleted in myOGO: fall through and create it again
-    else:
-        exists = (code in known) if known is not None else (
-            await ctx.myogo.find_product(code) is not None)
-        if exists:
-            return (await ctx.myogo.update_product(code, body)).id
-    return (await ctx.myogo.create_product(body)).id
+    elif known is not None:
+        held = known.get(code)
+        if held is not None:
+            if _same_as_myogo(payload, held[1]):
+                return held[0], False
+            return (await ctx.myogo.update_product(code, body)).id, True
+    elif await ctx.myogo.find_product(code) is not None:
+        return (await ctx.myogo.update_product(code, body)).id, True
+    created = (await ctx.myogo.create_product(body)).id
+    if known is not None:   # a second store item with this code (seen later) must not POST
+        known[code] = (created, _fingerprint(payload))
+    return created, True
 
 
 def _differs(written: dict[str, Any], current: dict[str, Any]) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from syncd.mapping import split_tracking
-from syncd.state.ops import clear_failure, now, record_failure
+from syncd.state.ops import clear_failure, clear_failures, now, record_failure, upsert_rows
 from syncd.state.tables import OrderLink, ProductLink
 
 
@@ -222,6 +222,21 @@ def mark_synced(session: Session, store: str, key: str, sku: str, content_hash: 
     link.updated_at = now()
     session.add(link)
     clear_failure(session, store, Kind.PRODUCTS, key)
+
+
+def mark_synced_many(session: Session, store: str,
+                     links: Collection[tuple[str, str, str, str | None, str]]) -> None:
+    """``mark_synced`` for a batch of ``(key, sku, content_hash, myogo_id, payload_json)``:
+    one bulk upsert and one failure delete instead of a read and a merge per product."""
+    if not links:
+        return
+    stamp = now()
+    upsert_rows(session, ProductLink, [
+        {"store": store, "store_id": key, "sku": sku, "content_hash": content_hash,
+         "myogo_id": myogo_id, "payload": payload, "status": ProductStatus.SYNCED.value,
+         "error": None, "updated_at": stamp}
+        for key, sku, content_hash, myogo_id, payload in links])
+    clear_failures(session, store, Kind.PRODUCTS, [key for key, *_ in links])
 
 
 # ---------------------------------------------------------------- parking

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, SQLModel, col, select
 
 from syncd.state.tables import Cursor, Failure
 
@@ -66,3 +71,37 @@ def is_parked(session: Session, store: str, flow: str, key: str, content_hash: s
     """True when the item failed before with the same content: wait for a change or `retry`."""
     row = session.get(Failure, (store, flow, key))
     return row is not None and row.content_hash == content_hash and content_hash is not None
+
+
+def upsert_rows(session: Session, table: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Insert or update many rows of ``table`` in one statement (keyed by its primary key).
+
+    One ``INSERT ... ON CONFLICT DO UPDATE`` instead of a read and a merge per row; SQLite
+    and PostgreSQL spell it the same way.
+    """
+    if not rows:
+        return
+    sql_table = table.__table__  # type: ignore[attr-defined]
+    keys = [c.name for c in sql_table.primary_key.columns]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(sql_table).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: statement.excluded[name] for name in rows[0] if name not in keys})
+    session.execute(statement)
+
+
+def clear_failures(session: Session, store: str, flow: str, keys: Iterable[str]) -> None:
+    """Forget the failures of these items (one statement)."""
+    keys = list(keys)
+    if keys:
+        session.execute(delete(Failure).where(
+            col(Failure.store) == store, col(Failure.flow) == flow, col(Failure.key).in_(keys)))
+
+
+def parked_hashes(session: Session, store: str, flow: str,
+                  keys: Iterable[str]) -> dict[str, str | None]:
+    """The content hash each of these items failed with, for those that are parked."""
+    rows = session.exec(select(Failure.key, Failure.content_hash).where(
+        Failure.store == store, Failure.flow == flow, col(Failure.key).in_(list(keys))))
+    return dict(rows.all())

@@ -39,6 +39,10 @@ FLOW = "products"
 MYOGO_STREAM = "myogo_products"
 #: fields myOGO keeps as sent; ``eanCode`` is excluded ("existing EAN will not be overwritten")
 COMPARED_FIELDS = ("name", "description", "salesPrice", "currencyCode", "pictureUrl", "infoUrl")
+#: what a first sync compares with myOGO's catalogue before deciding a PUT is not needed
+#: (every field we send but the EAN; one myOGO does not echo back only costs a PUT)
+HELD_FIELDS = (*COMPARED_FIELDS, "hsCode", "countryOfOrigin", "customsDescription",
+               "supplier", "supplierCode", "supplyPrice")
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
@@ -103,10 +107,10 @@ async def _myogo_catalogue(ctx: FlowContext) -> Catalogue:
 
 
 def _fingerprint(product: dict[str, Any]) -> tuple[int, ...]:
-    """A compact stand-in for the fields ``_differs`` compares (plus whether an EAN is set):
+    """A compact stand-in for the ``HELD_FIELDS`` of a product (plus whether an EAN is set):
     a whole catalogue fits in memory, and equal fields give equal numbers."""
     values: list[Any] = []
-    for name in COMPARED_FIELDS:
+    for name in HELD_FIELDS:
         value = product.get(name)
         values.append(round(float(value), 2) if isinstance(value, int | float) else value)
     values.append(bool(product.get("eanCode")))
@@ -117,7 +121,7 @@ def _same_as_myogo(payload: dict[str, Any], held: tuple[int, ...]) -> bool:
     """Whether a PUT of ``payload`` would change nothing myOGO keeps as sent (fields not in
     the payload keep myOGO's value; an EAN is only ever added, never overwritten)."""
     mine = _fingerprint(payload)
-    for i, name in enumerate(COMPARED_FIELDS):
+    for i, name in enumerate(HELD_FIELDS):
         if name in payload and mine[i] != held[i]:
             return False
     return not (payload.get("eanCode") and held[-1] == hash(False))

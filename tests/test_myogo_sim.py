@@ -679,7 +679,7 @@ async def test_request_counts_per_route_template(
     assert sim.request_counts() == {"POST /OAuth/Token": 1, "GET /api/v1/orders": 2,
                                     "PUT /api/v1/orders/{reference}": 1}
     over_http = (await client.get("/_sim/requests")).json()
-    assert over_http == {"total": 4, "byRoute": sim.request_counts()}
+    assert over_http == {"total": 4, "byRoute": sim.request_counts(), "throttled": 0}
     await client.delete("/_sim/requests")
     assert sim.request_counts() == {}
 

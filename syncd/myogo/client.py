@@ -34,7 +34,7 @@ from syncd.myogo.errors import (
     MyogoUnknownOutcomeError,
     MyogoValidationError,
 )
-from syncd.myogo.limits import RateLimiter
+from syncd.myogo.limits import AdaptiveRateLimiter, RateLimiter
 from syncd.myogo.models import (
     MyogoModel,
     ObjectMetadata,
@@ -184,7 +184,9 @@ class MyogoClient:
                                        clock or time.monotonic)
         self._auth = MyogoAuth(self.tokens, api_key, self.stats)
         self._in_flight = asyncio.Semaphore(settings.concurrency)
-        self.rate_limiter = RateLimiter(settings.rate_limit)
+        floor, ceiling = settings.rate_bounds
+        self.rate_limiter: RateLimiter = AdaptiveRateLimiter(
+            settings.rate_limit, floor=floor, ceiling=ceiling)
 
     def __repr__(self) -> str:
         return f"MyogoClient(api_url={self.settings.api_url!r})"
@@ -207,15 +209,23 @@ class MyogoClient:
 
     async def _send_once(self, method: str, path: str, params: Mapping[str, Any] | None,
                          body: Any) -> httpx.Response:
+        limiter = self.rate_limiter
         async with self._in_flight:
-            await self.rate_limiter.acquire()
+            await limiter.acquire()
+            epoch, started = limiter.epoch, limiter.now()
             request = self._http.build_request(method, path, params=params, json=body)
-            response = await self._http.send(request, auth=self._auth)
+            try:
+                response = await self._http.send(request, auth=self._auth)
+            except httpx.TimeoutException:
+                limiter.answered(epoch, None, limiter.now() - started)
+                raise
         self.stats.responses_by_status[response.status_code] += 1
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        limiter.answered(epoch, response.status_code, limiter.now() - started, retry_after)
         if response.status_code == 429 or response.status_code >= 500:
             if method == "POST" and response.status_code not in _POST_RETRY_STATUSES:
                 return response  # the server may have committed: not retried (see _check)
-            raise _RetryableStatus(response, parse_retry_after(response.headers.get("Retry-After")))
+            raise _RetryableStatus(response, retry_after)
         return response
 
     def _retryable(self, exc: BaseException, method: str) -> bool:

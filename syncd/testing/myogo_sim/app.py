@@ -82,6 +82,11 @@ class SimApp:
             if response is not None:
                 await response(scope, receive, send)
                 return
+        if route is not None and route.kind == "api" and self.sim.throttle():
+            headers = {"Retry-After": "1"}
+            await json_response(api_error_body(429, "Too many requests (hidden limit)."), 429,
+                                headers)(scope, receive, send)
+            return
         response = self._answer(route, params, path_known, request, body)
         if fault is not None and fault.kind == "commit_timeout":
             # The write is stored; the client never learns so.

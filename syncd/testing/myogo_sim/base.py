@@ -28,13 +28,17 @@ class SimConfig:
     enabled_shipping_codes: set[str] | None = None  # None = any shipping code accepted
     stock_unknown_code: str = "empty"              # GET /stock?productCode=<unknown>: or "404"
     webhooks_null_when_empty: bool = True          # GET /webhooks with none: literal null or []
+    #: API requests per second (sliding one-second window) above which the account answers
+    #: 429, as an undisclosed server-side limit would; None = no limit
+    hidden_rate_limit: float | None = None
 
     def as_wire(self) -> dict[str, Any]:
         codes = self.enabled_shipping_codes
         return {"duplicateReference": self.duplicate_reference,
                 "enabledShippingCodes": sorted(codes) if codes is not None else None,
                 "stockUnknownCode": self.stock_unknown_code,
-                "webhooksNullWhenEmpty": self.webhooks_null_when_empty}
+                "webhooksNullWhenEmpty": self.webhooks_null_when_empty,
+                "hiddenRateLimit": self.hidden_rate_limit}
 
 
 @dataclass

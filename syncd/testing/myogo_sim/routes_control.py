@@ -66,7 +66,8 @@ def control_routes(sim: MyogoSim) -> list[Route]:
 
     def requests_get(call: Call) -> Response:
         counts = sim.request_counts()
-        return json_response({"total": sum(counts.values()), "byRoute": counts})
+        return json_response({"total": sum(counts.values()), "byRoute": counts,
+                              "throttled": sim.throttled})
 
     def requests_delete(call: Call) -> Response:
         sim.reset_counts()

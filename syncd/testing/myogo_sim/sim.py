@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import httpx
@@ -53,6 +53,8 @@ class MyogoSim:
         self.dispatcher = WebhookDispatcher(webhook_transport)
         self.webhook_payload = webhook_payload
         self._counts: Counter[str] = Counter()
+        self._admitted: deque[float] = deque()   # admission times under hidden_rate_limit
+        self.throttled = 0                       # requests refused by hidden_rate_limit
         self.store = self._new_store()
         self.app = SimApp(self)
 
@@ -77,6 +79,8 @@ class MyogoSim:
             self.tokens.reset()
             self.faults.clear()
             self._counts.clear()
+            self._admitted.clear()
+            self.throttled = 0
             self.dispatcher.clear()
 
     def close(self) -> None:
@@ -86,7 +90,7 @@ class MyogoSim:
 
     def configure(self, **changes: Any) -> None:
         """Change merchant switches at run time (duplicate_reference, enabled_shipping_codes,
-        stock_unknown_code, webhooks_null_when_empty)."""
+        stock_unknown_code, webhooks_null_when_empty, hidden_rate_limit)."""
         with self.lock:
             config = self.store.config
             for name, value in changes.items():
@@ -139,6 +143,22 @@ class MyogoSim:
         with self.lock:
             self._counts[route] += 1
 
+    def throttle(self) -> bool:
+        """True when an API request now exceeds ``hidden_rate_limit`` (counted as throttled);
+        otherwise the request is admitted into the sliding one-second window."""
+        with self.lock:
+            limit = self.store.config.hidden_rate_limit
+            if not limit:
+                return False
+            now = self.clock.now().timestamp()   # the sim's clock: tests can freeze it
+            while self._admitted and self._admitted[0] <= now - 1.0:
+                self._admitted.popleft()
+            if len(self._admitted) >= limit:
+                self.throttled += 1
+                return True
+            self._admitted.append(now)
+            return False
+
     def request_counts(self) -> dict[str, int]:
         """Requests per route template, e.g. {"GET /api/v1/orders": 3} (API and token only)."""
         with self.lock:
@@ -147,6 +167,7 @@ class MyogoSim:
     def reset_counts(self) -> None:
         with self.lock:
             self._counts.clear()
+            self.throttled = 0
 
     # -- read access (wire-shaped copies) ---------------------------------------------
     @property

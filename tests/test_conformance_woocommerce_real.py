@@ -7,6 +7,7 @@ the REST API; each test starts from the freshly installed shop (a database dump 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from woo_server import STORAGES, WooShop, woo_shop
@@ -67,3 +68,22 @@ async def test_variation_names_reach_the_connector_as_parent_and_value(
     names = {p.store_id: p.name
              async for page in connector.changed_products(None) for p in page.items}
     assert names == {ids[0]: "T-Shirt - S", ids[1]: "T-Shirt - M"}
+
+
+def test_missing_tools_skip_outside_ci_and_fail_in_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """Without PHP/MariaDB/archives the real-shop tests skip naming what is missing, and
+    with CI=true they fail instead (CI must run them)."""
+    import woo_server
+
+    monkeypatch.setattr(woo_server, "ARCHIVES", (tmp_path / "wordpress-7.1.0.tar.xz",))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        woo_server.require_tools()
+    for needed in ("wordpress-7.1.0.tar.xz", "php", "mariadbd", "mariadb-dump"):
+        assert needed in str(skipped.value)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        woo_server.require_tools()

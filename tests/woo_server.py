@@ -327,6 +327,16 @@ def missing_tools() -> list[str]:
     return missing
 
 
+def require_tools() -> None:
+    """Skip (fail with ``CI=true``) naming what is missing to boot a shop."""
+    missing = missing_tools()
+    if missing:
+        reason = "a real WooCommerce shop needs " + ", ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: a failure, not a skip)")
+        pytest.skip(reason)
+
+
 def woo_shop(request: pytest.FixtureRequest, storage: str) -> WooShop:
     """The session's shop with ``storage`` ("hpos" or "posts"), booted on first use."""
     global _cluster, _failure
@@ -334,12 +344,7 @@ def woo_shop(request: pytest.FixtureRequest, storage: str) -> WooShop:
         pytest.fail(_failure)
     if _cluster is not None and storage in _cluster.shops:
         return _cluster.shops[storage]
-    missing = missing_tools()
-    if missing:
-        reason = "a real WooCommerce shop needs " + ", ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: a failure, not a skip)")
-        pytest.skip(reason)
+    require_tools()
     try:
         if _cluster is None:
             _cluster = _Cluster()

@@ -14,7 +14,7 @@ import binascii
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timezone
 from typing import Any
@@ -39,10 +39,27 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.extra: Json = {}
 
     def response(self) -> JSONResponse:
         return JSONResponse({"code": self.code, "message": self.message,
-                             "data": {"status": self.status}}, status_code=self.status)
+                             "data": {"status": self.status, **self.extra}},
+                            status_code=self.status)
+
+
+def invalid_param(name: str, code: str, message: str) -> ApiError:
+    """The REST server's argument validation error: 400 ``rest_invalid_param`` naming the
+    parameter, the reason in ``data.params`` and ``data.details`` (its own error code)."""
+    error = ApiError(400, "rest_invalid_param", f"Invalid parameter(s): {name}")
+    error.extra = {"params": {name: message},
+                   "details": {name: {"code": code, "message": message, "data": None}}}
+    return error
+
+
+def _one_of(name: str, choices: Sequence[str]) -> ApiError:
+    listed = ", ".join(choices[:-1]) + f", and {choices[-1]}" if len(choices) > 2 \
+        else " and ".join(choices)
+    return invalid_param(name, "rest_not_in_enum", f"{name} is not one of {listed}.")
 
 
 @dataclass
@@ -128,15 +145,15 @@ def _authenticate(store: WooStore, request: Request, method: str) -> None:
     elif "consumer_key" in request.query_params:
         key = request.query_params.get("consumer_key")
         secret = request.query_params.get("consumer_secret", "")
-    if key is None:
-        # no credentials: the request runs as a guest and the permission check fails
-        verb = "list resources" if method == "GET" else "edit this resource"
-        code = "woocommerce_rest_cannot_view" if method == "GET" else \
-            "woocommerce_rest_cannot_edit"
-        raise ApiError(401, code, f"Sorry, you cannot {verb}.")
-    api_key = store.keys.get(key)
+    api_key = store.keys.get(key) if key is not None else None
     if api_key is None:
-        raise ApiError(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
+        # no or an unknown key: the request runs as a guest and the permission check fails
+        if method == "GET":
+            raise ApiError(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
+        if request.url.path.endswith("/batch"):
+            raise ApiError(401, "woocommerce_rest_cannot_batch",
+                           "Sorry, you are not allowed to batch manipulate this resource.")
+        raise ApiError(401, "woocommerce_rest_cannot_edit", "Sorry, you cannot edit this resource.")
     if api_key.secret != secret:
         raise ApiError(401, "woocommerce_rest_authentication_error",
                        "Consumer secret is invalid.")
@@ -158,11 +175,10 @@ def _paged(call: Call, rows: list[Json], orderby_choices: tuple[str, ...],
     orderby = call.query.get("orderby", "date")
     if orderby not in orderby_choices or (orderby == "modified" and not store.orderby_modified):
         allowed = [c for c in orderby_choices if c != "modified" or store.orderby_modified]
-        raise ApiError(400, "rest_invalid_param", "Invalid parameter(s): orderby (orderby is "
-                       f"not one of {', '.join(allowed)}.)")
+        raise _one_of("orderby", allowed)
     order = call.query.get("order", "desc")
     if order not in ("asc", "desc"):
-        raise ApiError(400, "rest_invalid_param", "Invalid parameter(s): order")
+        raise _one_of("order", ("asc", "desc"))
     sort_field = {"date": "date_created_gmt", "modified": "date_modified_gmt",
                   "title": "name", "slug": "slug", "price": "price"}.get(orderby)
     rows.sort(key=lambda r: (str(r.get(sort_field, "")) if sort_field else "", r["id"]),
@@ -180,39 +196,43 @@ def _int_param(call: Call, name: str, default: int, low: int, high: int | None) 
     try:
         value = int(text)
     except ValueError:
-        raise ApiError(400, "rest_invalid_param", f"Invalid parameter(s): {name}") from None
+        raise invalid_param(name, "rest_invalid_type",
+                            f"{name} is not of type integer.") from None
     if value < low or (high is not None and value > high):
-        bound = f"between {low} ({low} included) and {high} ({high} included)" \
-            if high else f"at least {low}"
-        raise ApiError(400, "rest_invalid_param",
-                       f"Invalid parameter(s): {name} ({name} must be {bound}.)")
+        bound = f"between {low} (inclusive) and {high} (inclusive)" \
+            if high else f"greater than or equal to {low}"
+        raise invalid_param(name, "rest_out_of_bounds", f"{name} must be {bound}")
     return value
 
 
 def _date_filter(store: WooStore, call: Call, rows: list[Json]) -> list[Json]:
-    """``modified_after``/``modified_before`` (strict), on GMT dates if ``dates_are_gmt``."""
+    """``modified_after``/``modified_before`` (strict); the bound is a moment (see
+    ``_parse_param_time``), compared with the rows' GMT dates."""
     gmt = call.flag("dates_are_gmt")
-    field = "date_modified_gmt" if gmt else "date_modified"
+    field = "date_modified_gmt"
     for param, keep in (("modified_after", lambda a, b: a > b),
                         ("modified_before", lambda a, b: a < b)):
         text = call.query.get(param)
         if not text:
             continue
-        bound = _parse_param_time(text, store, gmt)
+        bound = _parse_param_time(param, text, store, gmt)
         rows = [r for r in rows if keep(_row_time(r[field]), bound)]
     return rows
 
 
-def _parse_param_time(text: str, store: WooStore, gmt: bool) -> datetime:
+def _parse_param_time(name: str, text: str, store: WooStore, gmt: bool) -> datetime:
+    """A naive value is the site's local time, or GMT with ``dates_are_gmt``. A value with
+    ``Z`` or an offset is first turned into the site's local wall time (WordPress's
+    ``rest_parse_date``), which ``dates_are_gmt`` then reads as GMT: so with the flag an
+    explicit offset is off by the site's own offset (seen on WooCommerce 11)."""
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(400, "rest_invalid_param",
-                       "Invalid parameter(s): modified_after (Invalid date.)") from None
+        raise invalid_param(name, "rest_invalid_date", "Invalid date.") from None
+    local = timezone(store.utc_offset)
     if value.tzinfo is not None:
-        # WordPress drops the offset and reads the wall time in the site's (or GMT) zone
-        value = value.replace(tzinfo=None)
-    return value.replace(tzinfo=UTC if gmt else timezone(store.utc_offset))
+        value = value.astimezone(local).replace(tzinfo=None)
+    return value.replace(tzinfo=UTC if gmt else local)
 
 
 def _row_time(text: str) -> datetime:
@@ -243,9 +263,9 @@ def list_products(store: WooStore, call: Call) -> Response:
         # core switches post_type to product + product_variation when filtering by SKU
         rows = [{**r, "name": store.title(r)}
                 for r in (*store.products.values(), *store.variations.values())
-                if r["sku"] and r["sku"] in skus]
+                if r["sku"] and r["sku"] in skus and r["status"] != "trash"]
     else:
-        rows = list(store.products.values())
+        rows = [r for r in store.products.values() if r["status"] != "trash"]
     if "type" in call.query:
         rows = [r for r in rows if r["type"] == call.query["type"]]
     rows = _date_filter(store, call, _include(call, rows))
@@ -275,7 +295,7 @@ def _check_batch(store: WooStore, body: Any) -> Json:
 
 
 def _batch_update(store: WooStore, body: Json, valid: Callable[[int], bool],
-                  invalid_code: str) -> Json:
+                  invalid_code: str, invalid_status: int = 400) -> Json:
     out: Json = {}
     if body.get("update") is not None:
         results = []
@@ -283,7 +303,8 @@ def _batch_update(store: WooStore, body: Json, valid: Callable[[int], bool],
             item_id = int(item.get("id") or 0)
             if not valid(item_id):
                 results.append({"id": item_id, "error": {
-                    "code": invalid_code, "message": "Invalid ID.", "data": {"status": 400}}})
+                    "code": invalid_code, "message": "Invalid ID.",
+                    "data": {"status": invalid_status}}})
                 continue
             results.append(store.update_item(item_id, item))
         out["update"] = results
@@ -302,7 +323,7 @@ def batch_products(store: WooStore, call: Call) -> Json:
 
 
 def list_variations(store: WooStore, call: Call) -> Response:
-    parent = get_product(store, call)
+    parent = store.products.get(call.ids[0]) or {"variations": []}   # no parent: 200 []
     rows = [store.variations[v] for v in parent["variations"]]
     skus = _list_values(call, "sku")
     if skus:
@@ -316,7 +337,7 @@ def batch_variations(store: WooStore, call: Call) -> Json:
     parent = get_product(store, call)
     body = _check_batch(store, call.body)
     return _batch_update(store, body, lambda i: i in parent["variations"],
-                         "woocommerce_rest_product_variation_invalid_id")
+                         "woocommerce_rest_product_variation_invalid_id", 404)
 
 
 # -- orders -------------------------------------------------------------------------------
@@ -325,10 +346,22 @@ def list_orders(store: WooStore, call: Call) -> Response:
     statuses = _list_values(call, "status") or ["any"]
     for status in statuses:
         if status not in (*ORDER_STATUSES, "any", "trash", "checkout-draft"):
-            raise ApiError(400, "rest_invalid_param", "Invalid parameter(s): status")
-    rows = [r for r in store.orders.values() if "any" in statuses or r["status"] in statuses]
+            raise _one_of("status", (*ORDER_STATUSES, "any", "trash", "checkout-draft"))
+    rows = [r for r in store.orders.values() if r["status"] in statuses
+            or ("any" in statuses and r["status"] != "trash")]
     rows = _date_filter(store, call, rows)
     return _paged(call, [dict(r) for r in rows], ORDER_ORDERBY, store)
+
+
+def delete_product(store: WooStore, call: Call) -> Json:
+    """Without ``force`` to the trash (the answer shows the product before); else gone."""
+    get_product(store, call)
+    return store.delete_item(call.ids[0], force=call.flag("force"))
+
+
+def delete_order(store: WooStore, call: Call) -> Json:
+    get_order(store, call)
+    return store.delete_order(call.ids[0], force=call.flag("force"))
 
 
 def get_order(store: WooStore, call: Call) -> Json:
@@ -342,7 +375,7 @@ def put_order(store: WooStore, call: Call) -> Json:
     get_order(store, call)
     status = call.body.get("status") if isinstance(call.body, dict) else None
     if status is not None and status not in ORDER_STATUSES:
-        raise ApiError(400, "rest_invalid_param", "Invalid parameter(s): status")
+        raise _one_of("status", (*ORDER_STATUSES, "any", "trash", "checkout-draft"))
     return store.update_order(call.ids[0], call.body)
 
 
@@ -407,11 +440,13 @@ def _routes() -> list[tuple[str, re.Pattern[str], str, Handler, bool]]:
         ("POST", f"{WC}/products/batch", batch_products, True),
         ("GET", f"{WC}/products/{{id}}", get_product, True),
         ("PUT", f"{WC}/products/{{id}}", put_product, True),
+        ("DELETE", f"{WC}/products/{{id}}", delete_product, True),
         ("GET", f"{WC}/products/{{id}}/variations", list_variations, True),
         ("POST", f"{WC}/products/{{id}}/variations/batch", batch_variations, True),
         ("GET", f"{WC}/orders", list_orders, True),
         ("GET", f"{WC}/orders/{{id}}", get_order, True),
         ("PUT", f"{WC}/orders/{{id}}", put_order, True),
+        ("DELETE", f"{WC}/orders/{{id}}", delete_order, True),
         ("GET", f"{WC}/orders/{{id}}/notes", list_notes, True),
         ("POST", f"{WC}/orders/{{id}}/notes", post_note, True),
         ("GET", f"{TRACKING}/orders/{{id}}/shipment-trackings", list_trackings, True),

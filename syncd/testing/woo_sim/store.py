@@ -246,6 +246,28 @@ class WooStore:
                 self.touch(self.products[record["parent_id"]])
             return copy.deepcopy(record)
 
+    def delete_item(self, item_id: int, *, force: bool = False) -> Json:
+        """DELETE /products/{id}: to the trash (still readable by id), or gone with force."""
+        with self.lock:
+            before = copy.deepcopy(self.products[item_id])
+            if force:
+                del self.products[item_id]
+            else:
+                self.products[item_id]["status"] = "trash"
+                self.touch(self.products[item_id])
+            return before
+
+    def delete_order(self, order_id: int, *, force: bool = False) -> Json:
+        """DELETE /orders/{id}: status ``trash`` (listed only with status=trash), or gone."""
+        with self.lock:
+            before = copy.deepcopy(self.orders[order_id])
+            if force:
+                del self.orders[order_id]
+            else:
+                self.orders[order_id]["status"] = "trash"
+                self.touch(self.orders[order_id])
+            return before
+
     def _merge_meta(self, record: Json, entries: Iterable[Json]) -> None:
         """WooCommerce semantics: an entry with ``id`` updates it; with a key it replaces."""
         meta: list[Json] = record["meta_data"]

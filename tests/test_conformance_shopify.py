@@ -10,12 +10,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from syncd.testing.shopify_fake import schema_path
-
-if schema_path() is None:  # pragma: no cover - depends on the checkout
-    pytest.skip("shopify-admin-schema.json not found ($SHOPIFY_ADMIN_SCHEMA)",
-                allow_module_level=True)
-
 from syncd.connector import load_connector
 from syncd.errors import AuthError
 from syncd.model import Shipment, StockLevel

@@ -12,12 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from syncd.testing.shopify_fake import schema_path
-
-if schema_path() is None:  # pragma: no cover - depends on the checkout
-    pytest.skip("shopify-admin-schema.json not found ($SHOPIFY_ADMIN_SCHEMA)",
-                allow_module_level=True)
-
 from connectors.shopify import ShopifyConnector, ShopifySettings, queries
 from syncd.errors import (
     AuthError,

@@ -1,7 +1,7 @@
 """Every GraphQL document the Shopify connector sends validates against the 2026-04 schema.
 
-The schema is Shopify's introspection JSON, shipped gzipped with the fake
-(``syncd/testing/shopify_fake/shopify-admin-schema.json.gz``). It is built with
+The schema is Shopify's introspection JSON, shipped xz-compressed with the fake
+(``syncd/testing/shopify_fake/shopify-admin-schema.json.xz``). It is built with
 ``assume_valid=True`` because the file itself breaks one of graphql-core's *schema* rules
 (a few implementation fields are deprecated while the interface field is not); documents
 are still fully validated.
@@ -9,19 +9,21 @@ are still fully validated.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import graphql
 import httpx
 import pytest
 
-graphql = pytest.importorskip("graphql")
-
-from connectors.shopify import ShopifyConnector, ShopifySettings, queries  # noqa: E402
-from syncd.model import Shipment, StockLevel  # noqa: E402
-from syncd.testing.shopify_fake import (  # noqa: E402
+from connectors.shopify import ShopifyConnector, ShopifySettings, queries
+from syncd.model import Shipment, StockLevel
+from syncd.testing.shopify_fake import (
     DEFAULT_TOKEN,
     ShopifyFake,
     read_introspection,
     schema_path,
 )
+from syncd.testing.shopify_fake import schema as schema_module
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +103,19 @@ async def test_a_full_run_sends_only_validated_documents() -> None:
     assert fake.documents == set(queries.ALL_DOCUMENTS.values())
     assert all(r.status == 200 for r in fake.requests)
     assert set(fake.calls) == set(queries.ALL_DOCUMENTS)
+
+
+
+def test_the_schema_ships_in_the_repo_and_a_missing_one_fails(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain clone has the schema; without it the Shopify tests error, never skip."""
+    monkeypatch.delenv("SHOPIFY_ADMIN_SCHEMA", raising=False)
+    assert schema_path() == schema_module.PACKAGED
+    assert schema_module.PACKAGED.name.endswith(".json.xz")
+    assert schema_module.PACKAGED.stat().st_size < 1_000_000
+    assert read_introspection()["__schema"]["queryType"]["name"] == "QueryRoot"
+    monkeypatch.setattr(schema_module, "PACKAGED", Path("/nonexistent/schema.json.xz"))
+    with pytest.raises(FileNotFoundError, match="SHOPIFY_ADMIN_SCHEMA"):
+        read_introspection()
+    for name in ("test_shopify.py", "test_conformance_shopify.py"):
+        assert "skip" not in (Path(__file__).parent / name).read_text()

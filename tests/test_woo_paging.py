@@ -20,6 +20,7 @@ import pytest
 from connectors.woocommerce.cursor import keyset_pages
 from syncd.engine import Engine
 from syncd.errors import TransientError
+from syncd.http_retry import DEFAULT_POLICY
 from syncd.testing.myogo_sim import MyogoSim
 from syncd.testing.server import serve_in_thread
 from syncd.testing.woo_sim import WooStore, create_app
@@ -97,7 +98,7 @@ async def test_no_paid_order_is_lost_when_one_leaves_a_busy_second_mid_scan(
     bulk = [_paid(woo) for _ in range(BULK)]               # > page_size in one second
     _same_second(woo, bulk)
 
-    woo.faults = [503]                                     # the listing is down ...
+    woo.faults = [503] * DEFAULT_POLICY.attempts           # the listing is down ...
     assert not (await engine.run_flow("woo", "orders")).ok
     woo.advance(timedelta(minutes=5, seconds=-10))         # ... until now: > the overlap
 

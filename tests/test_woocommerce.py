@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
 from syncd.connector import load_connector
 from syncd.errors import AuthError, ConfigError, TransientError
+from syncd.http_retry import DEFAULT_POLICY
 from syncd.model import Shipment, StockLevel
 from syncd.testing.conformance.suite import pages
 from syncd.testing.woo_sim import KEY, SECRET, WooStore, create_app, signed_delivery
@@ -92,13 +93,27 @@ async def test_query_string_auth(store: WooStore, http: httpx.AsyncClient) -> No
     assert all(params.get("consumer_key") == KEY for _, _, params in store.request_log)
 
 
-async def test_server_errors_are_transient(store: WooStore, http: httpx.AsyncClient) -> None:
+async def test_server_errors_are_retried_then_transient(store: WooStore,
+                                                        http: httpx.AsyncClient) -> None:
     store.add_product("Mug", "MUG")
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    def retrying() -> WooCommerceConnector:
+        conn = connector(http)
+        conn.client.sleep = sleep
+        return conn
+
     for status in (503, 429):
-        store.faults = [status]
+        store.faults = [status] * DEFAULT_POLICY.attempts      # down for every attempt
         with pytest.raises(TransientError):
-            await pages(connector(http).changed_products(None))
-    assert len(await pages(connector(http).changed_products(None))) == 1
+            await pages(retrying().changed_products(None))
+        assert store.faults == []
+    store.faults = [503]                                       # down once: retried
+    assert len(await pages(retrying().changed_products(None))) == 1
+    assert len(waits) == 2 * (DEFAULT_POLICY.attempts - 1) + 1
 
 
 # -- stock ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from syncd.errors import AuthError, ConfigError, ConnectorError, TransientError, UnknownOutcomeError
+from syncd.http_retry import Retry, RetryPolicy, send_with_retries
 
 from .settings import ShopifySettings
 
@@ -93,70 +94,72 @@ class ShopifyGraphQL:
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
-        last = "no attempt made"
-        for attempt in range(self.max_attempts):
-            await self._wait_for_budget(name)
-            try:
-                response = await self.http.post(
-                    self.settings.graphql_url, json=payload, headers=headers
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                last = f"cannot connect to {self.settings.base_url}: {type(exc).__name__}"
-                await self.sleep(self._backoff(attempt))
-                continue
-            except httpx.TransportError as exc:
-                if not idempotent:
-                    raise UnknownOutcomeError(
-                        f"Shopify {name}: no answer ({type(exc).__name__}); outcome unknown"
-                    ) from exc
-                last = f"Shopify {name}: {type(exc).__name__}"
-                await self.sleep(self._backoff(attempt))
-                continue
-            status = response.status_code
-            if status in (401, 403):
-                raise AuthError(f"Shopify refused the credentials (HTTP {status}): {SCOPE_HINT}")
-            if status == 404:
-                raise ConfigError(
-                    f"no Admin API at {self.settings.graphql_url} (HTTP 404): check shop and "
-                    "api_version",
-                    key="shop",
-                )
-            if status == 429:
-                self.throttled += 1
-                last = f"Shopify {name}: HTTP 429"
-                await self.sleep(self._throttle_wait(response, _json_or_none(response)))
-                continue
-            if status >= 500:
-                if not idempotent:
-                    raise UnknownOutcomeError(f"Shopify {name}: HTTP {status}; outcome unknown")
-                last = f"Shopify {name}: HTTP {status}"
-                await self.sleep(self._backoff(attempt))
-                continue
-            if status != 200:
-                raise ConnectorError(f"Shopify {name}: unexpected HTTP {status}")
-            body = response.json()
-            self._note_cost(name, body.get("extensions"))
-            errors = body.get("errors") or []
-            if not errors:
-                return dict(body.get("data") or {})
-            codes = {(e.get("extensions") or {}).get("code") for e in errors}
-            messages = "; ".join(str(e.get("message")) for e in errors)
-            if "THROTTLED" in codes:
-                self.throttled += 1
-                last = f"Shopify {name}: throttled"
-                await self.sleep(self._throttle_wait(response, body))
-                continue
-            if "ACCESS_DENIED" in codes:
-                raise AuthError(f"Shopify denied {name}: {messages}; {SCOPE_HINT}")
-            if "INTERNAL_SERVER_ERROR" in codes and idempotent:
-                last = f"Shopify {name}: {messages}"
-                await self.sleep(self._backoff(attempt))
-                continue
-            raise ConnectorError(f"Shopify {name} failed: {messages}")
-        raise TransientError(f"{last} (gave up after {self.max_attempts} attempts)")
 
-    def _backoff(self, attempt: int) -> float:
-        return float(min(self.max_wait, 0.5 * 2**attempt))
+        async def once() -> httpx.Response:
+            await self._wait_for_budget(name)
+            return await self.http.post(self.settings.graphql_url, json=payload, headers=headers)
+
+        response = await send_with_retries(
+            once, what=f"Shopify {name}", idempotent=idempotent, sleep=self.sleep,
+            policy=RetryPolicy(attempts=self.max_attempts, max_wait=self.max_wait),
+            judge=lambda r: self._judge(name, r, idempotent))
+        return self._result(name, response, idempotent)
+
+    def _judge(self, name: str, response: httpx.Response, idempotent: bool) -> Retry | None:
+        """Which answers to send again: throttling (after the bucket refills) always, a
+        server error only when the operation is idempotent."""
+        status = response.status_code
+        if status == 429:
+            self.throttled += 1
+            return Retry(self._throttle_wait(response, _json_or_none(response)))
+        if status >= 500:
+            return Retry() if idempotent else None
+        if status != 200:
+            return None
+        body = _json_or_none(response) or {}
+        self._note_cost(name, body.get("extensions"))
+        codes = {(e.get("extensions") or {}).get("code") for e in body.get("errors") or ()
+                 if isinstance(e, dict)}
+        if "THROTTLED" in codes:
+            self.throttled += 1
+            return Retry(self._throttle_wait(response, body))
+        if "INTERNAL_SERVER_ERROR" in codes and idempotent:
+            return Retry()
+        return None
+
+    def _result(self, name: str, response: httpx.Response, idempotent: bool) -> dict[str, Any]:
+        """``data`` of the final answer, or its error classified."""
+        status = response.status_code
+        gave_up = f"(gave up after {self.max_attempts} attempts)"
+        if status in (401, 403):
+            raise AuthError(f"Shopify refused the credentials (HTTP {status}): {SCOPE_HINT}")
+        if status == 404:
+            raise ConfigError(
+                f"no Admin API at {self.settings.graphql_url} (HTTP 404): check shop and "
+                "api_version",
+                key="shop",
+            )
+        if status == 429:
+            raise TransientError(f"Shopify {name}: HTTP 429 {gave_up}")
+        if status >= 500:
+            if not idempotent:
+                raise UnknownOutcomeError(f"Shopify {name}: HTTP {status}; outcome unknown")
+            raise TransientError(f"Shopify {name}: HTTP {status} {gave_up}")
+        if status != 200:
+            raise ConnectorError(f"Shopify {name}: unexpected HTTP {status}")
+        body = response.json()
+        errors = body.get("errors") or []
+        if not errors:
+            return dict(body.get("data") or {})
+        codes = {(e.get("extensions") or {}).get("code") for e in errors}
+        messages = "; ".join(str(e.get("message")) for e in errors)
+        if "THROTTLED" in codes:
+            raise TransientError(f"Shopify {name}: throttled {gave_up}")
+        if "ACCESS_DENIED" in codes:
+            raise AuthError(f"Shopify denied {name}: {messages}; {SCOPE_HINT}")
+        if "INTERNAL_SERVER_ERROR" in codes and idempotent:
+            raise TransientError(f"Shopify {name}: {messages} {gave_up}")
+        raise ConnectorError(f"Shopify {name} failed: {messages}")
 
     def _note_cost(self, name: str, extensions: dict[str, Any] | None) -> None:
         cost = (extensions or {}).get("cost") or {}

@@ -3,6 +3,10 @@
 Vendure answers almost everything with HTTP 200: refused permissions come back as a GraphQL
 error with ``extensions.code == "FORBIDDEN"``, and mutation failures as ``ErrorResult``
 *data*. Both are turned into ``syncd.errors`` classes here (results by ``raise_error_result``).
+Every POST goes through ``syncd.http_retry``: queries (and mutations the caller marks
+idempotent, like setting absolute stock) are retried after a 5xx or a lost answer; any
+request refused with 429/503 or never sent is retried; a non-idempotent mutation whose
+answer was lost raises ``UnknownOutcomeError``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import Any
 import httpx
 
 from connectors.vendure.settings import VendureSettings
-from syncd.errors import AuthError, ConfigError, DataError, TransientError, UnknownOutcomeError
+from syncd.errors import AuthError, ConfigError, DataError, TransientError
+from syncd.http_retry import DEFAULT_POLICY, RetryPolicy, Sleep, send_with_retries
 
 AUTH_TOKEN_HEADER = "vendure-auth-token"
 CHANNEL_HEADER = "vendure-token"
@@ -45,9 +50,12 @@ def raise_error_result(result: dict[str, Any] | None, what: str) -> dict[str, An
 class VendureClient:
     """Posts GraphQL documents to one Admin API URL as one administrator."""
 
-    def __init__(self, settings: VendureSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: VendureSettings, http: httpx.AsyncClient, *,
+                 retry: RetryPolicy = DEFAULT_POLICY, sleep: Sleep = asyncio.sleep) -> None:
         self.settings = settings
         self.http = http
+        self.retry = retry
+        self.sleep = sleep
         self._token: str | None = None
         self._session_cookies: dict[str, str] = {}
         self._logged_in = False
@@ -63,8 +71,8 @@ class VendureClient:
             "password": self.settings.password.get_secret_value(),
         }
         try:
-            data, response = await self._post(
-                LOGIN, credentials, authenticate=False, mutation=True
+            data, response = await self._post(   # a second login is harmless
+                LOGIN, credentials, authenticate=False, mutation=True, idempotent=True
             )
         except _Forbidden:
             raise AuthError(f"Vendure at {self.settings.url} refused the login") from None
@@ -82,18 +90,25 @@ class VendureClient:
         self._logged_in = True
 
     async def request(
-        self, document: str, variables: dict[str, Any] | None = None, *, mutation: bool = False
+        self, document: str, variables: dict[str, Any] | None = None, *, mutation: bool = False,
+        idempotent: bool | None = None,
     ) -> dict[str, Any]:
-        """Run one query/mutation; re-login once when the session is refused."""
+        """Run one query/mutation; re-login once when the session is refused.
+
+        ``idempotent`` defaults to ``not mutation``: pass True for a mutation that may safely
+        run twice (it is then retried after a lost answer).
+        """
         if not self._logged_in:
             await self._login_once(stale=None)
         token = self._token
         try:
-            data, _ = await self._post(document, variables, mutation=mutation)
+            data, _ = await self._post(document, variables, mutation=mutation,
+                                       idempotent=idempotent)
         except _Forbidden:
             await self._login_once(stale=token)
             try:
-                data, _ = await self._post(document, variables, mutation=mutation)
+                data, _ = await self._post(document, variables, mutation=mutation,
+                                           idempotent=idempotent)
             except _Forbidden as refused:
                 raise AuthError(
                     f"Vendure refused {refused.path or 'the request'} for "
@@ -148,23 +163,23 @@ class VendureClient:
         *,
         authenticate: bool = True,
         mutation: bool = False,
+        idempotent: bool | None = None,
     ) -> tuple[dict[str, Any], httpx.Response]:
         body = {"query": document, "variables": variables or {}}
-        request = self.http.build_request(
-            "POST", self.settings.url, json=body, headers=self._headers(authenticate)
-        )
-        if not (authenticate and not self._token and self._session_cookies):
-            request.headers.pop("Cookie", None)  # never another session's cookie (see below)
-        try:
-            response = await self.http.send(request)
-        except httpx.TimeoutException as exc:
-            if mutation:
-                raise UnknownOutcomeError(
-                    f"Vendure did not answer a mutation in time ({type(exc).__name__})"
-                ) from exc
-            raise TransientError(f"Vendure timed out ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"cannot reach Vendure at {self.settings.url}: {exc}") from exc
+
+        async def once() -> httpx.Response:
+            request = self.http.build_request(
+                "POST", self.settings.url, json=body, headers=self._headers(authenticate)
+            )
+            if not (authenticate and not self._token and self._session_cookies):
+                request.headers.pop("Cookie", None)  # never another session's cookie
+            return await self.http.send(request)
+
+        kind = "mutation" if mutation else "query"
+        response = await send_with_retries(
+            once, what=f"Vendure {kind} at {self.settings.url}",
+            idempotent=not mutation if idempotent is None else idempotent,
+            policy=self.retry, sleep=self.sleep)
         self._note_server_time(response)
         self._keep_session_private(response)
         return self._decode(response), response

@@ -202,7 +202,8 @@ class VendureConnector(StoreConnector):
         return {"id": variant_id, "stockOnHand": quantity}
 
     async def _update_variants(self, inputs: list[dict[str, Any]]) -> None:
-        await self.client.request(queries.UPDATE_VARIANTS, {"input": inputs}, mutation=True)
+        await self.client.request(queries.UPDATE_VARIANTS, {"input": inputs}, mutation=True,
+                                  idempotent=True)   # absolute levels: safe to send twice
 
     async def _variant_ids_by_sku(self, skus: list[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}

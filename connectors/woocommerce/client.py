@@ -3,10 +3,14 @@
 Errors are classified once, here: 401/403 -> ``AuthError`` (with a hint about key
 permissions), a missing route -> ``ConfigError``, 5xx/429/network -> ``TransientError``,
 other 4xx -> ``DataError``. Messages never contain the keys (query auth puts them in URLs).
+Before that, ``syncd.http_retry`` retries what is safe to retry: any request refused with
+429/503 (after ``Retry-After``) or never sent, and idempotent ones (GET, PUT, and POSTs the
+caller marks ``idempotent``, like the absolute stock batch) after a 5xx or a lost answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import AsyncIterator
@@ -15,7 +19,14 @@ from typing import Any
 import httpx
 
 from connectors.woocommerce.settings import WooCommerceSettings
-from syncd.errors import AuthError, ConfigError, DataError, TransientError, UnknownOutcomeError
+from syncd.errors import AuthError, ConfigError, DataError, TransientError
+from syncd.http_retry import (
+    DEFAULT_POLICY,
+    IDEMPOTENT_METHODS,
+    RetryPolicy,
+    Sleep,
+    send_with_retries,
+)
 
 API = "/wp-json/wc/v3"
 TRACKING_API = "/wp-json/wc-shipment-tracking/v3"
@@ -38,9 +49,12 @@ class WooApiError(DataError):
 class WooClient:
     """Authenticated JSON requests against one shop; one instance per connector."""
 
-    def __init__(self, settings: WooCommerceSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: WooCommerceSettings, http: httpx.AsyncClient, *,
+                 retry: RetryPolicy = DEFAULT_POLICY, sleep: Sleep = asyncio.sleep) -> None:
         self.settings = settings
         self.http = http
+        self.retry = retry
+        self.sleep = sleep
 
     def _auth(self) -> tuple[dict[str, str], httpx.Auth | None]:
         key = self.settings.consumer_key.get_secret_value()
@@ -58,26 +72,24 @@ class WooClient:
 
     async def request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None,
-        json: Any = None, api: str = API,
+        json: Any = None, api: str = API, idempotent: bool | None = None,
     ) -> httpx.Response:
-        """One request; returns the 2xx response or raises a classified error."""
+        """One request (retried where safe); returns the 2xx response or raises a classified
+        error. ``idempotent`` defaults to the method's nature (POST is not)."""
         auth_params, auth = self._auth()
         url = f"{self.settings.url}{api}{path}"
-        try:
-            response = await self.http.request(
+
+        async def once() -> httpx.Response:
+            return await self.http.request(
                 method, url, params={**(params or {}), **auth_params}, json=json,
                 auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
                 headers={"Accept": "application/json"},
             )
-        except httpx.TimeoutException as exc:
-            where = f"{method} {api}{path}"
-            if method != "GET" and not isinstance(exc, httpx.ConnectTimeout):
-                raise UnknownOutcomeError(f"{where} timed out after sending") from None
-            raise TransientError(f"{where} timed out") from None
-        except httpx.TransportError as exc:
-            raise TransientError(
-                f"{method} {api}{path} failed: {type(exc).__name__}: {self._redact(str(exc))}"
-            ) from None
+
+        response = await send_with_retries(
+            once, what=f"WooCommerce {method} {api}{path}",
+            idempotent=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+            policy=self.retry, sleep=self.sleep)
         if response.is_success:
             return response
         raise self._error(method, f"{api}{path}", response)
@@ -105,8 +117,10 @@ class WooClient:
                   api: str = API) -> Any:
         return _json(await self.request("GET", path, params=params, api=api))
 
-    async def send(self, method: str, path: str, body: Any, api: str = API) -> Any:
-        return _json(await self.request(method, path, json=body, api=api))
+    async def send(self, method: str, path: str, body: Any, api: str = API, *,
+                   idempotent: bool | None = None) -> Any:
+        return _json(await self.request(method, path, json=body, api=api,
+                                        idempotent=idempotent))
 
     async def pages(self, path: str, params: dict[str, Any],
                     start: int = 1) -> AsyncIterator[tuple[int, list[Any], bool]]:

@@ -279,7 +279,8 @@ class WooCommerceConnector(StoreConnector):
         body = {"update": [{"id": item_id, "manage_stock": True,
                             "stock_quantity": wanted[sku]} for sku, item_id in chunk]}
         try:
-            answer = await self.client.send("POST", path, body)
+            # absolute quantities: sending the batch twice is harmless, so it is retried
+            answer = await self.client.send("POST", path, body, idempotent=True)
         except DataError as error:
             return {sku: str(error) for sku, _ in chunk}
         by_id = {int(item.get("id") or 0): item for item in answer.get("update") or ()}

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -24,6 +23,7 @@ import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from syncd.cursor import format_time
+from syncd.http_retry import parse_retry_after
 from syncd.myogo.auth import MyogoAuth, MyogoTokenUnavailable, TokenManager
 from syncd.myogo.errors import (
     MyogoAuthError,
@@ -95,25 +95,6 @@ def encode_code(code: str) -> str:
 
 def _segment(value: str) -> str:
     return quote(value, safe="")
-
-
-def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or an HTTP date); None if absent/garbled."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = now() if now else datetime.now(UTC)
-    return max(0.0, (when - current).total_seconds())
 
 
 def api_message(response: httpx.Response) -> str | None:

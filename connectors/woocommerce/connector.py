@@ -177,7 +177,7 @@ class WooCommerceConnector(StoreConnector):
         for row in rows:
             try:
                 ids |= line_product_ids(row)
-            except DataError:
+            except (DataError, *SHAPE_ERRORS):
                 continue        # that order is refused as Unreadable
         products = sorted({p for p, v in ids if p and not v})
         by_parent: dict[int, list[int]] = {}

@@ -236,7 +236,11 @@ def merchant(woo: WooStore, world: World) -> None:
         return
     world.edits += 1
     if world.rng.random() < 0.5:
-        woo.update_item(record["id"], {"name": f"{record['name'].split(' v')[0]} v{world.edits}"})
+        # a variation has no name of its own (WooCommerce names it by its values): rename
+        # its parent, as a merchant would
+        target = record["parent_id"] or record["id"]
+        name = woo.title(woo.products[target])
+        woo.update_item(target, {"name": f"{name.split(' v')[0]} v{world.edits}"})
     else:
         woo.update_item(record["id"], {"regular_price": f"{world.rng.randint(5, 99)}.00"})
 
@@ -278,7 +282,7 @@ def measure(sims: Sims, world: World) -> Counter[str]:
         record = sims.woo.find_sku(sku)
         mine = by_code.get(sku)
         if record is not None and mine is not None:
-            stale = mine["name"] != record["name"] or \
+            stale = mine["name"] != sims.woo.title(record) or \
                 Decimal(str(mine.get("salesPrice"))) != Decimal(record["price"])
             bad["stale products"] += stale
         if record is not None and sku in stock:

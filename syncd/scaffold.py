@@ -68,7 +68,7 @@ Fill in the TODOs; docs/writing-a-connector.md in ogo-syncd walks through them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import ClassVar
 
 import httpx
@@ -97,8 +97,8 @@ class {title}Connector(StoreConnector):
     Settings: ClassVar[type[{title}Settings]] = {title}Settings
     #: declare only what is implemented: the kit skips contracts for the rest
     capabilities: ClassVar[frozenset[Capability]] = frozenset({{
-        Capability.PRODUCTS, Capability.ORDERS, Capability.STOCK, Capability.TRACKING,
-        Capability.CANCELLATIONS,
+        Capability.PRODUCTS, Capability.ORDERS, Capability.STOCK, Capability.STOCK_LEVELS,
+        Capability.TRACKING, Capability.CANCELLATIONS,
     }})
     settings: {title}Settings
 
@@ -129,6 +129,12 @@ class {title}Connector(StoreConnector):
 
     async def set_stock(self, levels: Sequence[StockLevel]) -> Sequence[ItemResult]:
         raise NotImplementedError  # TODO: one ItemResult per level; unknown SKU -> ok=False
+
+    async def stock_levels(self, skus: Sequence[str]) -> Mapping[str, int | None]:
+        # TODO: the store's current stock per SKU (None = sold without tracking a
+        # quantity); leave out SKUs the store does not have. The first stock run compares
+        # with it so a feed that would zero the shop is refused.
+        raise NotImplementedError
 
     async def mark_shipped(self, shipment: Shipment) -> None:
         raise NotImplementedError  # TODO: read first; a second call must change nothing

@@ -19,6 +19,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from syncd.testing.conformance import ConformanceSuite
+
 PYTHON = sys.executable
 
 # The scaffold's connector.py, filled in: the class names are the scaffold's own, so its
@@ -36,7 +38,7 @@ CONNECTOR = textwrap.dedent('''\
 
     import json
     import os
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Mapping, Sequence
     from pathlib import Path
     from typing import Any, ClassVar
 
@@ -80,8 +82,8 @@ CONNECTOR = textwrap.dedent('''\
         name: ClassVar[str] = "filestore"
         Settings: ClassVar[type[FilestoreSettings]] = FilestoreSettings
         capabilities: ClassVar[frozenset[Capability]] = frozenset({
-            Capability.PRODUCTS, Capability.ORDERS, Capability.STOCK, Capability.TRACKING,
-            Capability.CANCELLATIONS,
+            Capability.PRODUCTS, Capability.ORDERS, Capability.STOCK, Capability.STOCK_LEVELS,
+            Capability.TRACKING, Capability.CANCELLATIONS,
         })
         settings: FilestoreSettings
 
@@ -150,6 +152,11 @@ CONNECTOR = textwrap.dedent('''\
                                                   error="no product has this SKU"))
                 save_store(self.settings.path, data)
             return results
+
+        async def stock_levels(self, skus: Sequence[str]) -> Mapping[str, int | None]:
+            data = self._read()
+            known = {r["sku"] for r in data["products"].values() if r["sku"]}
+            return {sku: data["stock"].get(sku) for sku in skus if sku in known}
 
         async def mark_shipped(self, shipment: Shipment) -> None:
             data = self._read()
@@ -310,7 +317,7 @@ CONFORMANCE_TEST = textwrap.dedent('''\
         pass
     ''')
 
-CAPABILITIES = ["cancellations", "orders", "products", "stock", "tracking"]
+CAPABILITIES = ["cancellations", "orders", "products", "stock", "stock_levels", "tracking"]
 
 
 def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -367,6 +374,7 @@ def test_scaffolded_connector_installs_lists_and_passes_the_kit(tmp_path: Path) 
         stdin=subprocess.DEVNULL)
     counts = pytest_counts(kit.stdout)
     assert kit.returncode == 0, kit.stdout[-4000:] + kit.stderr[-2000:]
-    assert counts.get("passed") == 10, kit.stdout[-4000:]
+    contracts = [name for name in dir(ConformanceSuite) if name.startswith("test_")]
+    assert counts.get("passed") == len(contracts), kit.stdout[-4000:]
     for bad in ("failed", "error", "errors", "skipped", "xfailed"):
         assert counts.get(bad, 0) == 0, kit.stdout[-4000:]

@@ -2,6 +2,7 @@
 
     python bench/many_stores.py [--stores 50] [--products 20] [--interval 60]
                                 [--window 120] [--orders-per-minute 30] [--pg] [--replicas 1]
+    python bench/many_stores.py --small   # smoke check: 5 stores, 10 products, 20 s window
 
 Runs the real daemon (``python -m syncd run``, one process per replica) against simulators
 served from a separate process (the myOGO simulator and one WooCommerce simulator per
@@ -232,6 +233,10 @@ def _job_runs(state_db: str, since: float) -> tuple[int, int, float]:
     return len(runs), failed, mean
 
 
+#: what ``--small`` changes: a run of about a minute that still exercises every phase
+SMALL = {"stores": 5, "products": 10, "interval": 10, "window": 20}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stores", type=int, default=50)
@@ -246,7 +251,14 @@ def main() -> None:
     parser.add_argument("--serve-sims", nargs=3, type=int, metavar=("STORES", "PRODUCTS",
                                                                     "ORDERS"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--small", action="store_true",
+                        help=f"smoke check: {', '.join(f'--{k} {v}' for k, v in SMALL.items())} "
+                             "(options given explicitly win)")
     args = parser.parse_args()
+    if args.small:
+        for name, value in SMALL.items():
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, value)
     if args.serve_sims:
         serve_sims(*args.serve_sims)
         return

@@ -113,6 +113,14 @@ class SimProcess:
     def add_fault(self, **fault: Any) -> None:
         self.http.post("/_sim/faults", json=fault).raise_for_status()
 
+    def configure(self, **switches: Any) -> None:
+        """myOGO only: merchant switches, e.g. ``hiddenRateLimit=50`` (``PUT /_sim/config``)."""
+        self.http.put("/_sim/config", json=switches).raise_for_status()
+
+    def throttled(self) -> int:
+        """myOGO only: requests refused with 429 by the hidden rate limit so far."""
+        return int(self.http.get("/_sim/requests").raise_for_status().json()["throttled"])
+
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the simulator process has used so far."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -147,9 +155,14 @@ def writes(counts: dict[str, int]) -> int:
 
 
 def config_text(state_db: Path, myogo_url: str, woo_url: str, *, concurrency: int = 8,
-                rate_limit: float | None = None) -> str:
-    """A daemon config (as a user writes it) for one WooCommerce store and the sims."""
+                rate_limit: float | None = None,
+                rate_bounds: tuple[float, float] | None = None) -> str:
+    """A daemon config (as a user writes it) for one WooCommerce store and the sims;
+    ``rate_bounds`` = (floor, ceiling) of the adaptive myOGO rate limit (None: defaults)."""
     rate = f"rate_limit = {rate_limit}" if rate_limit is not None else "# default rate_limit"
+    if rate_bounds is not None:
+        rate += (f"\n        rate_limit_floor = {rate_bounds[0]}"
+                 f"\n        rate_limit_ceiling = {rate_bounds[1]}")
     return textwrap.dedent(f"""\
         [daemon]
         state_db = "{state_db}"

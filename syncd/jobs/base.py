@@ -198,10 +198,11 @@ async def apply_pages(
 
     async def one(item: T, page: _OpenPage) -> None:
         try:
-            await work(item)
-        except DataError as exc:
-            park(item, exc)
-        except Exception as exc:  # collected, classified below
+            try:
+                await work(item)
+            except DataError as exc:
+                park(item, exc)
+        except Exception as exc:  # collected, classified below (a failed park too)
             errors.append(exc)
             page.broken = True
         finally:

@@ -329,3 +329,33 @@ async def test_a_row_leaving_its_second_mid_scan_hides_the_next_one(
                                                         params={**params, "page": 2}))]
     assert first == orders[:3]
     assert following == [*orders[4:], orders[1]], "orders[3] slid to page 1 unseen"
+
+
+# -- stock and payment ---------------------------------------------------------------------
+
+async def test_paying_reduces_stock_and_cancelling_restores_it(
+    shop: Shop, api: httpx.AsyncClient
+) -> None:
+    """Payment takes the ordered quantity off managed stock and saves the product (its
+    modified time moves, so the product feed re-reads it); a cancellation puts it back."""
+    [mug] = await shop.handle.add_product(SeedProduct(name="Mug", sku="R-MUG", stock=10))
+    [small, _] = await shop.handle.add_product(SeedProduct(name="Tee", variants=[
+        SeedVariant(sku="R-S", name="S", stock=4), SeedVariant(sku="R-M", name="M", stock=4)]))
+    old = datetime(2026, 6, 1, 10, 0, 0, tzinfo=UTC)
+    shop.set_modified([int(mug), int(small)], old)
+    unpaid = await shop.handle.add_order(SeedOrder(lines=[("R-MUG", 2), ("R-S", 1)],
+                                                   paid=False))
+    assert [await shop.handle.stock_of(s) for s in ("R-MUG", "R-S")] == [10, 4]
+    await shop.handle.pay_order(unpaid)
+    assert [await shop.handle.stock_of(s) for s in ("R-MUG", "R-S", "R-M")] == [8, 3, 4]
+    [row] = await ok(api.get("/products", params={"sku": "R-MUG"}))
+    assert gmt_of(row) > old, "the stock change saved the product"
+    changed = await ok(api.get("/products", params={
+        "modified_after": (old + timedelta(seconds=1)).strftime(WIRE), "dates_are_gmt": "true"}))
+    assert int(mug) in [r["id"] for r in changed]
+    await shop.handle.cancel_order(unpaid)
+    assert [await shop.handle.stock_of(s) for s in ("R-MUG", "R-S")] == [10, 4]
+    paid = await shop.handle.add_order(SeedOrder(lines=[("R-MUG", 12)]))
+    assert await shop.handle.stock_of("R-MUG") == -2, "no stock check on REST orders"
+    [row] = await ok(api.get("/products", params={"sku": "R-MUG"}))
+    assert row["stock_status"] == "outofstock" and paid

@@ -22,6 +22,10 @@ TRACKING_META_KEY = "_wc_shipment_tracking_items"
 ORDER_STATUSES = (
     "pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed",
 )
+#: statuses whose transition takes an order's quantities off stock, and those that put
+#: them back (WooCommerce's wc_maybe_reduce_stock_levels / wc_maybe_increase_stock_levels)
+REDUCES_STOCK = ("processing", "completed", "on-hold")
+RESTORES_STOCK = ("cancelled", "pending")
 
 
 @dataclass
@@ -93,6 +97,7 @@ class WooStore:
             self.pending_deliveries: list[tuple[str, dict[str, str], bytes]] = []
             self.requests: Counter[str] = Counter()
             self.request_log: list[tuple[str, str, dict[str, str]]] = []
+            self.stock_reduced: set[int] = set()   # orders whose stock was taken off
 
     def now(self) -> datetime:
         """The shop's clock: real UTC time plus ``clock_offset``, whole seconds."""
@@ -354,6 +359,12 @@ class WooStore:
             record["status"] = status
             if status == "processing" and record["date_paid_gmt"] is None:
                 self._stamp(record, "date_paid")
+            if status in REDUCES_STOCK and order_id not in self.stock_reduced:
+                self._move_stock(record, -1)
+                self.stock_reduced.add(order_id)
+            elif status in RESTORES_STOCK and order_id in self.stock_reduced:
+                self._move_stock(record, +1)
+                self.stock_reduced.discard(order_id)
             if status == "completed" and previous != "completed":
                 self._stamp(record, "date_completed")
                 if self.completed_email:
@@ -361,6 +372,21 @@ class WooStore:
                                              self._completed_email_body(record)))
             self.touch(record)
             self._fire("order.updated", record)
+
+    def _move_stock(self, order: Json, sign: int) -> None:
+        """WooCommerce's wc_reduce/increase_stock_levels: managed stock of each line moves
+        by its quantity (no check, it may go negative) and the product is saved."""
+        for line in order["line_items"]:
+            item_id = line.get("variation_id") or line.get("product_id")
+            record = self.variations.get(item_id) or self.products.get(item_id)
+            if record is None or not record.get("manage_stock") \
+                    or record.get("stock_quantity") is None:
+                continue
+            record["stock_quantity"] += sign * int(line["quantity"])
+            self._sync_stock_status(record)
+            self.touch(record)
+            if record["type"] == "variation":
+                self.touch(self.products[record["parent_id"]])
 
     def _completed_email_body(self, record: Json) -> str:
         """The Shipment Tracking extension adds the order's tracking to this email."""

@@ -13,12 +13,13 @@ import asyncio
 import sqlite3
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from woo_server import STORAGES, WooShop, woo_shop
 
-from syncd.testing.conformance import SeedOrder, SeedProduct, SeedVariant
+from syncd.testing.conformance import SeedAddress, SeedOrder, SeedProduct, SeedVariant
 from syncd.testing.myogo_sim import MyogoSim
 from syncd.testing.server import serve_in_thread
 from syncd.testing.woo_rest_handle import WooRestHandle
@@ -133,7 +134,11 @@ async def test_daemon_between_real_woocommerce_and_myogo(
             return [await handle.stock_of(s) for s in skus] == [40, 0, 12]
         await eventually(stock_in_shop, "myOGO's stock in the shop")
 
-        order_id = await handle.add_order(SeedOrder(lines=[("W-LAMP", 2), ("W-SOCK-L", 1)]))
+        berlin = SeedAddress(name="Erika Mustermann", address1="Unter den Linden 1",
+                             city="Berlin", zip="10117", country_code="DE",
+                             email="erika@example.com", phone="+4930123456")
+        order_id = await handle.add_order(SeedOrder(lines=[("W-LAMP", 2), ("W-SOCK-L", 1)],
+                                                    address=berlin))
         reference = f"WC-{(await handle.order(order_id))['number']}"
 
         async def order_in_myogo() -> bool:
@@ -148,6 +153,15 @@ async def test_daemon_between_real_woocommerce_and_myogo(
         assert sorted((line["code"], line["quantity"]) for line in sent["orderLines"]) == [
             ("W-LAMP", 2), ("W-SOCK-L", 1)]
         assert sent["shippingCode"] == "POSTI"
+        # prices with the shop's own tax (a German address: its DE rate), as WooCommerce
+        # computed them
+        placed = await handle.order(order_id)
+        [rate] = {t["rate_percent"] for t in placed["tax_lines"]}
+        for line in placed["line_items"]:
+            unit = (Decimal(line["total"]) + Decimal(line["total_tax"])) / line["quantity"]
+            [got] = [x for x in sent["orderLines"] if x["code"] == line["sku"]]
+            assert got["unitPrice"] == pytest.approx(float(unit), abs=0.005)
+            assert got["vatPercentage"] == pytest.approx(rate) and rate > 0
 
         sim.collect(reference)
         sim.ship(reference, "JJFI777", "https://track.example/JJFI777")

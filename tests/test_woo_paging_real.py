@@ -19,8 +19,8 @@ from woo_server import STORAGES, WooShop, woo_shop
 from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
 
 pytestmark = pytest.mark.woocommerce
-PAGE_SIZE = 10
-BULK = 2 * PAGE_SIZE + 5
+PAGE_SIZE = 4
+BULK = 2 * PAGE_SIZE + 3
 SQL_TIME = "%Y-%m-%d %H:%M:%S"
 
 

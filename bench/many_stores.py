@@ -1,10 +1,11 @@
 """Many stores on one daemon: requests per minute, CPU per cycle, memory; sizing figures.
 
     python bench/many_stores.py [--stores 50] [--products 20] [--interval 60]
-                                [--window 120] [--orders-per-minute 30] [--pg] [--replicas 1]
+                                [--window 120] [--orders-per-minute 30] [--pg]
+                                [--fleet --workers 3]
     python bench/many_stores.py --small   # smoke check: 5 stores, 10 products, 20 s window
 
-Runs the real daemon (``python -m syncd run``, one process per replica) against simulators
+Runs the real daemon (``python -m syncd run``) against simulators
 served from a separate process (the myOGO simulator and one WooCommerce simulator per
 store behind one port), so the daemon's CPU is measured alone (``/proc/<pid>/stat``).
 
@@ -13,7 +14,11 @@ window of ``--window`` seconds in which shoppers keep placing paid orders and th
 keeps shipping them. Printed: wall time and daemon CPU of each phase, requests per minute
 to myOGO and to the stores (by route), flow runs, and CPU per store per cycle; those are
 the figures ``docs/scaling.md`` sizes from. ``--pg`` puts the state in a throwaway
-PostgreSQL server (tests/pg_server.py), ``--replicas 2`` then runs two daemons sharing it.
+PostgreSQL server (tests/pg_server.py). ``--fleet --workers N`` (implies ``--pg``) measures
+twice in one invocation, on fresh simulators and databases: first the baseline, one
+embedded daemon (``run``) on PostgreSQL, then N fleet workers (``worker``) with the same
+config; it prints the fleet's runs/min, myOGO and store requests/min and CPU as ratios to
+the baseline (equal work = no double work) and how the runs and CPU split over the workers.
 """
 
 from __future__ import annotations
@@ -247,7 +252,9 @@ def main() -> None:
     parser.add_argument("--orders-per-minute", type=float, default=30.0)
     parser.add_argument("--rate-limit", type=float, default=20.0, help="myOGO req/s cap")
     parser.add_argument("--pg", action="store_true", help="state in a throwaway PostgreSQL")
-    parser.add_argument("--replicas", type=int, default=1, help="daemons (needs --pg if > 1)")
+    parser.add_argument("--fleet", action="store_true",
+                        help="baseline one daemon, then --workers fleet workers (PostgreSQL)")
+    parser.add_argument("--workers", type=int, default=3, help="fleet workers (with --fleet)")
     parser.add_argument("--serve-sims", nargs=3, type=int, metavar=("STORES", "PRODUCTS",
                                                                     "ORDERS"),
                         help=argparse.SUPPRESS)
@@ -262,16 +269,36 @@ def main() -> None:
     if args.serve_sims:
         serve_sims(*args.serve_sims)
         return
-    if args.replicas > 1 and not args.pg:
-        parser.error("--replicas > 1 needs --pg (SQLite allows one daemon)")
-    run(args)
+    if not args.fleet:
+        run(args, "run", 1)
+        return
+    args.pg = True
+    base = run(args, "run", 1)
+    fleet = run(args, "worker", args.workers)
+    compare(base, fleet, args.workers, args.stores * 4 * 60 / args.interval)
 
 
-def run(args: argparse.Namespace) -> None:
+def compare(base: dict[str, Any], fleet: dict[str, Any], workers: int,
+            scheduled_per_min: float) -> None:
+    """The fleet's figures as ratios to the one-daemon baseline of the same invocation."""
+    print(f"== fleet of {workers} workers / one daemon (same invocation, fresh sims and DB); "
+          f"the schedule asks for {scheduled_per_min:.0f} runs/min")
+    for key, what in (("runs_per_min", "flow runs/min"), ("myogo_per_min", "myOGO req/min"),
+                      ("woo_per_min", "store req/min"), ("cpu_per_min", "CPU s/min (all)")):
+        print(f"    {what:18s} {fleet[key]:8.1f} / {base[key]:8.1f} = "
+              f"{fleet[key] / max(base[key], 1e-9):.2f}")
+    cpu = fleet["cpu_each"]
+    print(f"    CPU split over workers: {[f'{100 * c / max(sum(cpu), 1e-9):.0f}%' for c in cpu]}")
+    runs = fleet["runs_each"]
+    print(f"    runs split over workers: {[f'{100 * r / max(sum(runs), 1):.0f}%' for r in runs]}")
+
+
+def run(args: argparse.Namespace, command: str, processes: int) -> dict[str, Any]:
+    state = "postgresql" if args.pg else "sqlite"
     print(f"== many stores: stores={args.stores} products/store={args.products} "
           f"interval={args.interval}s window={args.window}s "
-          f"orders/min={args.orders_per_minute} state={'postgresql' if args.pg else 'sqlite'} "
-          f"replicas={args.replicas}")
+          f"orders/min={args.orders_per_minute} state={state} "
+          f"processes={processes} x ogo-syncd {command}")
     print(f"machine: nproc={os.cpu_count()} load={os.getloadavg()[0]:.2f} "
           f"python={sys.version.split()[0]}", flush=True)
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp_name:
@@ -293,9 +320,9 @@ def run(args: argparse.Namespace) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         t0_epoch, t0 = time.time(), time.monotonic()
         daemons = []
-        for r in range(args.replicas):
+        for r in range(processes):
             log = (tmp / f"daemon{r}.log").open("wb")
-            proc = subprocess.Popen([sys.executable, "-m", "syncd", "run", "--config",
+            proc = subprocess.Popen([sys.executable, "-m", "syncd", command, "--config",
                                      str(config)], stdout=log, stderr=subprocess.STDOUT,
                                     env=env, cwd=ROOT)
             stack.callback(lambda p=proc: (p.terminate(), p.wait(60)))
@@ -330,6 +357,56 @@ def run(args: argparse.Namespace) -> None:
         rss = [_rss_mib(p.pid) for p in daemons]
         runs, failed, mean = _job_runs(state_db, w0_epoch)
         report(args, minutes, before, after, cpu0, cpu1, rss, runs, failed, mean, placed)
+        per_worker = _runs_per_worker(state_db, w0_epoch, [p.pid for p in daemons])
+        if command == "worker":
+            print(f"runs per worker: {per_worker}")
+            print(f"fleet jobs: {_fleet_jobs(state_db)}")
+        return {"runs_per_min": runs / minutes,
+                "myogo_per_min": sum(_diff(after["myogo"], before["myogo"]).values()) / minutes,
+                "woo_per_min": sum(_diff(after["woo"], before["woo"]).values()) / minutes,
+                "cpu_per_min": (sum(cpu1) - sum(cpu0)) / minutes,
+                "cpu_each": [b - a for a, b in zip(cpu0, cpu1, strict=True)],
+                "runs_each": per_worker}
+
+
+def _fleet_jobs(state_db: str) -> dict[str, Any]:
+    """procrastinate's view: jobs by status and trigger, slots deferred twice, requeued."""
+    from syncd.state.db import StateDB
+
+    db = StateDB(state_db)
+    try:
+        with db.engine.connect() as conn:
+            by = conn.exec_driver_sql(
+                "SELECT status::text || '/' || coalesce(args->>'trigger', '?'), count(*)"
+                " FROM procrastinate_jobs GROUP BY 1").all()
+            twice = conn.exec_driver_sql(
+                "SELECT count(*) FROM (SELECT lock, args->>'timestamp' FROM procrastinate_jobs"
+                " WHERE args ? 'timestamp' GROUP BY 1, 2 HAVING count(*) > 1) d").scalar()
+            requeued = conn.exec_driver_sql(
+                "SELECT count(*) FROM procrastinate_jobs WHERE attempts > 1").scalar()
+    finally:
+        db.dispose()
+    return {"jobs": dict(by), "slots_deferred_twice": twice, "requeued": requeued}
+
+
+def _runs_per_worker(state_db: str, since: float, pids: list[int]) -> list[int]:
+    """Runs since ``since`` per process, from ``job_run.worker`` (host:pid#id)."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from syncd.state.db import StateDB
+    from syncd.state.tables import JobRun
+
+    db = StateDB(state_db)
+    try:
+        with db.session() as session:
+            workers = [r.worker for r in session.exec(select(JobRun).where(
+                JobRun.started_at >= datetime.fromtimestamp(since, UTC)))]
+    finally:
+        db.dispose()
+    return [sum(1 for w in workers if w and w.split("#")[0].endswith(f":{pid}"))
+            for pid in pids]
 
 
 def _all_ran(state_db: str, args: argparse.Namespace, since: float) -> bool:
@@ -359,7 +436,7 @@ def report(args: argparse.Namespace, minutes: float, before: dict[str, Any],
         print(f"    {n / minutes:8.1f}/min  {route}")
     print(f"daemon CPU: {cpu / minutes:.2f} s per minute "
           f"({100 * cpu / minutes / 60:.1f}% of one core) over {len(cpu0)} process(es); "
-          f"per replica {[round((b - a) / minutes, 2) for a, b in zip(cpu0, cpu1, strict=True)]}"
+          f"per process {[round((b - a) / minutes, 2) for a, b in zip(cpu0, cpu1, strict=True)]}"
           f" s/min")
     print(f"CPU per store per cycle (4 flows): {per_store_cycle_ms:.1f} ms  "
           f"-> one core carries ~{60_000 / max(per_store_cycle_ms, 1e-9) * args.interval / 60:.0f}"

@@ -221,6 +221,15 @@ def _running_on(db: StateDB, pid: int) -> bool:
             (f"%:{pid}#%",)).scalar())
 
 
+def _orphaned(db: StateDB) -> int:
+    """Jobs still ``doing`` on a worker that no longer heartbeats (a SIGKILLed one)."""
+    with db.engine.connect() as conn:
+        return int(conn.exec_driver_sql(
+            "SELECT count(*) FROM procrastinate_jobs j LEFT JOIN procrastinate_workers w"
+            " ON w.id = j.worker_id WHERE j.status = 'doing'"
+            " AND (w.id IS NULL OR w.last_heartbeat < now() - interval '4 seconds')").scalar())
+
+
 def _overlaps(db: StateDB) -> list[str]:
     """Finished runs of one (store, flow) that overlap in time: two runners at once."""
     with db.session() as session:
@@ -306,9 +315,13 @@ def test_three_workers_share_thirty_stores_while_one_is_killed_over_and_over(
             return converged(fleet, tally)
         wait_for(settle, 120, "every order in myOGO and every shipment in its store")
 
+        wait_for(lambda: _orphaned(db) == 0, 60, "the killed worker's last jobs to be requeued")
         status = run_cli("status", "--json", "--config", str(configs))
         assert status.returncode == 0, status.stderr
         shown = json.loads(status.stdout)["fleet"]
+        table = run_cli("status", "--config", str(configs), env={"COLUMNS": "200"})
+        assert table.returncode == 0, table.stderr
+        assert "fleet workers" in table.stdout and f":{workers[0].pid}#" in table.stdout
     finally:
         codes = [stop(w, 60) if w.poll() is None else 0 for w in workers]
     text = "".join(log.read_text() for log in logs)
@@ -358,6 +371,7 @@ def test_three_workers_share_thirty_stores_while_one_is_killed_over_and_over(
     assert len(per_slot) == WORKERS
     assert in_run >= KILLS // 2 and killed_mid_run >= 1     # the kills landed inside runs
     assert requeued >= 1                         # a dead worker's job ran again elsewhere
+    assert "doing" not in left and "aborted" not in left   # SIGTERM let the runs finish
     assert len(tally.shipped) >= KILLS
     assert {w["alive"] for w in shown["workers"]} == {True} and len(shown["workers"]) >= WORKERS
     assert all(w["runs_10m"] > 0 for w in shown["workers"] if w["name"].startswith(
@@ -497,3 +511,28 @@ def _job_rows(db: StateDB, flow: str) -> list[tuple[str, str]]:
         return [tuple(r) for r in conn.exec_driver_sql(  # type: ignore[misc]
             "SELECT args->>'trigger', status::text FROM procrastinate_jobs"
             " WHERE args->>'flow' = %s ORDER BY id", (flow,)).all()]
+
+
+def test_migrate_applies_our_schema_and_procrastinates_once(
+    sims: Sims, tmp_path: Path, pg_url: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(sims, Path("PLACEHOLDER"))
+                    .replace('state_db = "PLACEHOLDER"', f'state_db = "{pg_url}"'))
+    first = run_cli("migrate", "--config", str(path))
+    second = run_cli("migrate", "--config", str(path))
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "fleet queue (procrastinate) created" in first.stdout
+    assert "fleet queue (procrastinate) present" in second.stdout
+    assert "***@" in first.stdout and "postgresql" in first.stdout      # password masked
+    db = StateDB(pg_url)
+    try:
+        assert db.current_revision() == db.head_revision()
+        with db.engine.connect() as conn:
+            tables = set(conn.exec_driver_sql(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").scalars())
+    finally:
+        db.dispose()
+    assert {"procrastinate_jobs", "procrastinate_workers", "procrastinate_periodic_defers",
+            "job_run", "order_link"} <= tables and "lease" not in tables
+

@@ -105,6 +105,10 @@ class Deferrer:
     for our intervals), but on intervals: the slot start is the ``defer_timestamp`` of
     ``defer_periodic_job``, whose unique row makes every worker but the first a no-op.
     A slot whose job finds one still waiting (queueing lock) is skipped: runs coalesce.
+    Only the current slot is ever deferred, never one missed while a worker was away.
+    Workers' clocks should agree (NTP): with a skew near a slot boundary, a slot can be
+    deferred again after its row was replaced, which costs one extra run (never at the
+    same time as another: the job lock).
     """
 
     def __init__(self, app: App, scheduled: Iterable[Scheduled]) -> None:
@@ -114,10 +118,15 @@ class Deferrer:
         self.deferred = 0
 
     async def tick(self, now: float | None = None) -> float:
-        """Defer what is due; the seconds until the next slot starts."""
-        now = time.time() if now is None else now
+        """Defer what is due; the seconds until the next slot starts.
+
+        The clock is read afresh for each item: a tick over hundreds of items on a busy
+        database can take seconds, and the slot deferred must be the one current then (a
+        past slot's defer row may already be replaced by the next slot's: procrastinate
+        keeps only the newest per periodic id, so it would be deferred again).
+        """
         for item in self.scheduled:
-            slot = item.slot(now)
+            slot = item.slot(time.time() if now is None else now)
             if self.last.get(item) == slot:
                 continue
             deferrer = _job(self.app, item.store, item.flow, trigger="schedule", timestamp=slot)
@@ -131,7 +140,8 @@ class Deferrer:
             self.deferred += job_id is not None
         if not self.scheduled:
             return 60.0
-        return max(0.05, min(s.slot(now) + s.interval - now for s in self.scheduled))
+        at = time.time() if now is None else now
+        return max(0.05, min(s.slot(at) + s.interval - at for s in self.scheduled))
 
 
 async def requeue_stalled(app: App, seconds_since_heartbeat: float) -> list[int]:

@@ -33,12 +33,14 @@ from syncd.errors import ConfigError
 from syncd.fleet.configs import load_configs
 from syncd.fleet.queue import (
     QUEUE,
+    TASK,
     Deferrer,
     Scheduled,
     apply_schema,
     defer_run,
     delete_old_jobs,
     make_app,
+    requeue_if_stalled,
 )
 from syncd.state.db import StateDB
 from syncd.state.tables import JobRun
@@ -124,7 +126,7 @@ def write_configs(fleet: Fleet, directory: Path, url: str, *, interval: str = "2
             log_level = "info"
             write_concurrency = 4
             shutdown_grace_seconds = 20
-            worker_timeout_seconds = 6
+            worker_timeout_seconds = 10
             {extra_daemon}
 
             [myogo]
@@ -227,7 +229,7 @@ def _orphaned(db: StateDB) -> int:
         return int(conn.exec_driver_sql(
             "SELECT count(*) FROM procrastinate_jobs j LEFT JOIN procrastinate_workers w"
             " ON w.id = j.worker_id WHERE j.status = 'doing'"
-            " AND (w.id IS NULL OR w.last_heartbeat < now() - interval '4 seconds')").scalar())
+            " AND (w.id IS NULL OR w.last_heartbeat < now() - interval '7 seconds')").scalar())
 
 
 def _overlaps(db: StateDB) -> list[str]:
@@ -373,9 +375,12 @@ def test_three_workers_share_thirty_stores_while_one_is_killed_over_and_over(
     assert requeued >= 1                         # a dead worker's job ran again elsewhere
     assert "doing" not in left and "aborted" not in left   # SIGTERM let the runs finish
     assert len(tally.shipped) >= KILLS
-    assert {w["alive"] for w in shown["workers"]} == {True} and len(shown["workers"]) >= WORKERS
-    assert all(w["runs_10m"] > 0 for w in shown["workers"] if w["name"].startswith(
-        tuple(f"{os.uname().nodename}:{p.pid}#" for p in workers[:-1])))
+    # status: the three live workers alive (a killed one may linger as not alive until
+    # pruned); the two never killed named by host:pid, with their recent runs
+    assert sum(w["alive"] for w in shown["workers"]) >= WORKERS
+    for proc in workers[:-1]:
+        [row] = [w for w in shown["workers"] if f":{proc.pid}#" in w["name"]]
+        assert row["alive"] and row["runs_10m"] > 0
     assert "Traceback" not in text and "worker_declared_dead" not in text
 
 
@@ -536,3 +541,51 @@ def test_migrate_applies_our_schema_and_procrastinates_once(
     assert {"procrastinate_jobs", "procrastinate_workers", "procrastinate_periodic_defers",
             "job_run", "order_link"} <= tables and "lease" not in tables
 
+
+
+def test_a_stalled_job_is_requeued_once_and_a_live_workers_job_never(pg_url: str) -> None:
+    """Every worker sweeps for stalled jobs: a job another worker already requeued (and
+    that may be running again on a live worker) must not be requeued a second time."""
+    db = StateDB(pg_url)
+    db.migrate()
+    apply_schema(db)
+
+    async def go() -> list[Any]:
+        app = make_app(db)
+        await app.open_async()
+        try:
+            manager = app.job_manager
+            dead, alive = await manager.register_worker(), await manager.register_worker()
+            await defer_run(app, "shop", "orders", trigger="webhook")
+            first = await manager.fetch_job(queues=[QUEUE], worker_id=dead)
+            await defer_run(app, "shop", "stock", trigger="webhook")
+            other = await manager.fetch_job(queues=[QUEUE], worker_id=alive)
+            await app.connector.execute_query_async(   # the dead one went silent
+                query="UPDATE procrastinate_workers SET last_heartbeat = now() - "
+                      "interval '1 minute' WHERE id = %(id)s", id=dead)
+            stalled = [j.id for j in await manager.get_stalled_jobs(
+                task_name=TASK, seconds_since_heartbeat=10)]
+            once = await asyncio.to_thread(requeue_if_stalled, db, first.id, 10)
+            again = await asyncio.to_thread(requeue_if_stalled, db, first.id, 10)   # stale list
+            rerun = await manager.fetch_job(queues=[QUEUE], worker_id=alive)
+            late = await asyncio.to_thread(requeue_if_stalled, db, first.id, 10)    # running now
+            live = await asyncio.to_thread(requeue_if_stalled, db, other.id, 10)
+            # a stalled job whose flow already has a run waiting is closed instead
+            await app.connector.execute_query_async(
+                query="UPDATE procrastinate_jobs SET worker_id = %(id)s WHERE id = %(job)s",
+                id=dead, job=other.id)
+            await defer_run(app, "shop", "stock", trigger="webhook")
+            closed = await asyncio.to_thread(requeue_if_stalled, db, other.id, 10)
+            return [stalled == [first.id], once, again, rerun.id == first.id, late, live,
+                    closed]
+        finally:
+            await app.close_async()
+
+    outcome = asyncio.run(go())
+    with db.engine.connect() as conn:
+        statuses = conn.exec_driver_sql(
+            "SELECT lock, status::text FROM procrastinate_jobs ORDER BY id").all()
+    db.dispose()
+    assert outcome == [True, "requeued", None, True, None, None, "closed"]
+    assert statuses == [("shop:orders", "doing"), ("shop:stock", "failed"),
+                        ("shop:stock", "todo")]

@@ -7,6 +7,7 @@ heartbeats. Our code only decides *what* to defer and *when*.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import zlib
@@ -16,9 +17,10 @@ from typing import Any
 
 import psycopg
 import structlog
-from procrastinate import App, PsycopgConnector, exceptions, jobs
+from procrastinate import App, PsycopgConnector, exceptions
 from procrastinate.schema import SchemaManager
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
+from sqlalchemy.exc import IntegrityError
 
 from syncd.state.db import StateDB, advisory_key
 
@@ -144,14 +146,16 @@ class Deferrer:
         return max(0.05, min(s.slot(at) + s.interval - at for s in self.scheduled))
 
 
-async def requeue_stalled(app: App, seconds_since_heartbeat: float) -> list[int]:
+async def requeue_stalled(app: App, db: StateDB, seconds_since_heartbeat: float) -> list[int]:
     """Put the running jobs of workers silent for that long back in the queue.
 
     procrastinate finds them (``get_stalled_jobs``: jobs ``doing`` whose worker's heartbeat
-    is stale or whose worker row was pruned); retrying one frees its lock. When a job of
-    the same (store, flow) is already waiting, the stalled one is closed as failed instead
-    (the waiting one does the work). Safe to run in every worker at once: a job another
-    worker already retried is no longer ``doing`` and the retry is refused.
+    is stale or whose worker row was pruned); each is then retried (``retry_job``'s SQL
+    function), which frees its lock, but only while it is still stalled: checked under a
+    row lock in the same transaction, because every worker runs this and a job another
+    worker already requeued may be running again on a live worker by now. When a run of
+    the same (store, flow) is already waiting, the stalled job is closed as failed instead
+    (the waiting one does the work).
     """
     manager = app.job_manager
     await manager.prune_stalled_workers(seconds_since_heartbeat)
@@ -159,24 +163,38 @@ async def requeue_stalled(app: App, seconds_since_heartbeat: float) -> list[int]
     for job in await manager.get_stalled_jobs(task_name=TASK,
                                               seconds_since_heartbeat=seconds_since_heartbeat):
         assert job.id is not None
-        try:
-            await manager.retry_job(job)
-        except exceptions.UniqueViolation:
-            await _close_failed(app, job)
-        except exceptions.ConnectorException as exc:   # another worker was first
-            log.debug("fleet_requeue_skipped", job_id=job.id, reason=str(exc)[:200])
-            continue
-        done.append(job.id)
-        log.warning("fleet_job_requeued", job_id=job.id, lock=job.lock,
-                    dead_worker=job.worker_id)
+        outcome = await asyncio.to_thread(requeue_if_stalled, db, job.id, seconds_since_heartbeat)
+        if outcome is not None:
+            done.append(job.id)
+            log.warning("fleet_job_requeued", job_id=job.id, lock=job.lock, outcome=outcome)
     return done
 
 
-async def _close_failed(app: App, job: jobs.Job) -> None:
-    try:
-        await app.job_manager.finish_job(job=job, status=jobs.Status.FAILED, delete_job=False)
-    except exceptions.ConnectorException:
-        pass
+_LOCK_IF_STALLED = text("""
+    SELECT j.id FROM procrastinate_jobs j
+     WHERE j.id = :id AND j.status = 'doing'
+       AND (j.worker_id IS NULL OR j.worker_id IN (
+            SELECT w.id FROM procrastinate_workers w
+             WHERE w.last_heartbeat < now() - :seconds * interval '1 second'))
+       FOR UPDATE OF j
+""")
+_RETRY = text("SELECT procrastinate_retry_job_v2(:id, now(), NULL, NULL, NULL)")
+_CLOSE = text("SELECT procrastinate_finish_job_v1(:id, 'failed', false)")
+
+
+def requeue_if_stalled(db: StateDB, job_id: int, seconds: float) -> str | None:
+    """"requeued", "closed" (one already waits), or None (no longer stalled)."""
+    for statement, outcome in ((_RETRY, "requeued"), (_CLOSE, "closed")):
+        try:
+            with db.engine.begin() as conn:
+                if conn.execute(_LOCK_IF_STALLED, {"id": job_id, "seconds": seconds}
+                                ).first() is None:
+                    return None
+                conn.execute(statement, {"id": job_id})
+                return outcome
+        except IntegrityError:      # the queueing lock: a run of that flow already waits
+            continue
+    return None
 
 
 #: like procrastinate's ``delete_old_jobs``, but leaves the job a periodic-defer row still

@@ -44,6 +44,7 @@ from syncd.fleet.queue import (
 from syncd.jobs.base import FlowResult
 from syncd.metrics import Metrics
 from syncd.notify import Notifier, watchdog_loop
+from syncd.state.db import StateDB
 from syncd.state.owners import claim_config_stores
 
 log = structlog.get_logger("syncd.fleet")
@@ -166,14 +167,15 @@ class FleetWorker:
                     stalled_worker_timeout=timeout,
                     shutdown_graceful_timeout=self.settings.shutdown_grace_seconds,
                     fetch_job_polling_interval=2.0)
-                return await self._serve(app, self.engines, stalled_after=timeout)
+                return await self._serve(app, self.engines, db, stalled_after=timeout)
 
-    async def _serve(self, app: App, engines: Engines, *, stalled_after: float) -> int:
+    async def _serve(self, app: App, engines: Engines, db: StateDB, *,
+                     stalled_after: float) -> int:
         assert self.worker is not None
         worker_task = asyncio.create_task(self.worker.run(), name="procrastinate worker")
         deferrer = Deferrer(app, engines.scheduled())
         side = [asyncio.create_task(self._defer_loop(deferrer), name="deferrer"),
-                asyncio.create_task(self._requeue_loop(app, stalled_after), name="requeue"),
+                asyncio.create_task(self._requeue_loop(app, db, stalled_after), name="requeue"),
                 asyncio.create_task(self._fence_loop(app, engines, stalled_after / 3),
                                     name="fence"),
                 asyncio.create_task(watchdog_loop(self.notifier), name="watchdog")]
@@ -215,12 +217,12 @@ class FleetWorker:
                 wait = 2.0
             await asyncio.sleep(wait)
 
-    async def _requeue_loop(self, app: App, stalled_after: float) -> None:
+    async def _requeue_loop(self, app: App, db: StateDB, stalled_after: float) -> None:
         next_cleanup = 0.0
         while True:
             await asyncio.sleep(stalled_after / 3)
             try:
-                await requeue_stalled(app, stalled_after)
+                await requeue_stalled(app, db, stalled_after)
                 if time.monotonic() >= next_cleanup:
                     await delete_old_jobs(app)
                     next_cleanup = time.monotonic() + CLEANUP_EVERY_S

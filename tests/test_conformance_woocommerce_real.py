@@ -87,3 +87,24 @@ def test_missing_tools_skip_outside_ci_and_fail_in_ci(
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
         woo_server.require_tools()
+
+
+def test_stale_workdirs_of_killed_sessions_are_removed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """A session killed before its cleanup leaves its ~280 MB tree; the next one deletes it,
+    but never the tree of a session that is still alive."""
+    import os
+    import subprocess
+
+    import woo_server
+
+    monkeypatch.setattr(woo_server.tempfile, "gettempdir", lambda: str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale, live = tmp_path / "ogo-woo.stale", tmp_path / "ogo-woo.live"
+    for work, owner in ((stale, gone.pid), (live, os.getppid())):
+        (work / "wordpress").mkdir(parents=True)
+        (work / "owner").write_text(str(owner))
+    woo_server._remove_stale_workdirs()
+    assert not stale.exists() and live.exists()

@@ -41,6 +41,7 @@ PHP_WORKERS = 4
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 10.0
 SOCKET_LIMIT = 107        # mariadbd refuses longer unix socket paths
+WORKDIR_PREFIX = "ogo-woo."
 API = "/wp-json/wc/v3"
 
 
@@ -91,7 +92,9 @@ class _Cluster:
     """The session's WordPress tree and database server, and the shops using them."""
 
     def __init__(self) -> None:
-        self.work = Path(tempfile.mkdtemp(prefix="ogo-woo."))
+        _remove_stale_workdirs()
+        self.work = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+        (self.work / "owner").write_text(str(os.getpid()))
         self.tree = self.work / "wordpress"
         self.logs = self.work / "logs"
         self.socket = self.work / "db" / "mysqld.sock"
@@ -232,6 +235,29 @@ class _Cluster:
             _stop(process)
         self.processes.clear()
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _remove_stale_workdirs() -> None:
+    """Delete work directories of earlier sessions that were killed before their cleanup
+    (``kill`` of the process group stops the servers with pytest, but nothing deletes the
+    ~280 MB tree): only when the recorded owner is gone and no process names the tree."""
+    for work in Path(tempfile.gettempdir()).glob(WORKDIR_PREFIX + "*"):
+        with contextlib.suppress(OSError, ValueError):
+            owner = int((work / "owner").read_text())
+            if owner == os.getpid() or _alive(owner) or _users(work):
+                continue
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _users(work: Path) -> bool:
+    """Whether any process has ``work`` on its command line (a server of that shop)."""
+    needle = str(work).encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if needle in (entry / "cmdline").read_bytes():
+                    return True
+    return False
 
 
 def _key_line(out: bytes) -> tuple[str, str]:

@@ -372,7 +372,9 @@ def test_three_workers_share_thirty_stores_while_one_is_killed_over_and_over(
     assert len(steady) == WORKERS and max(steady.values()) <= sum(steady.values()) / 2
     assert len(per_slot) == WORKERS
     assert in_run >= KILLS // 2 and killed_mid_run >= 1     # the kills landed inside runs
-    assert requeued >= 1                         # a dead worker's job ran again elsewhere
+    # A dead worker's job was taken back: requeued and run by another worker, or closed
+    # (failed) when a run of that flow was already waiting to do the work.
+    assert requeued + left.get("failed", 0) >= 1 and requeue_events >= 1
     assert "doing" not in left and "aborted" not in left   # SIGTERM let the runs finish
     assert len(tally.shipped) >= KILLS
     # status: the three live workers alive (a killed one may linger as not alive until
